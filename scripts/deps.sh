@@ -1,0 +1,19 @@
+#!/bin/sh
+# scripts/deps.sh — installs the Debian 12 packages trevisor builds and tests with,
+# only those missing. Needs root (or sudo) the first time; a no-op afterwards.
+set -eu
+pkgs="build-essential clang libclang-rt-14-dev libssl-dev libsodium-dev libcapstone-dev
+      musl-tools minisign openssl python3"
+missing=""
+for p in $pkgs; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+        missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+echo "deps: installing$missing"
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO=sudo
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -qq --no-install-recommends $missing

@@ -1,0 +1,16 @@
+/* cli/commands.h — the `trevisor` subcommands; each takes the arguments after its own
+ * name (argv[0] is the subcommand) and returns the process exit status. */
+#ifndef TREVISOR_CLI_COMMANDS_H
+#define TREVISOR_CLI_COMMANDS_H
+
+int cmd_keygen(int argc, char **argv);   /* cmd_keys.c: make a vendor key pair */
+int cmd_sign(int argc, char **argv);     /* cmd_keys.c: sign an image (minisign format) */
+int cmd_verify(int argc, char **argv);   /* cmd_keys.c: check a signature */
+int cmd_trust(int argc, char **argv);    /* cmd_keys.c: the vendor trust store */
+int cmd_inspect(int argc, char **argv);  /* cmd_exec.c: show an image's manifest */
+int cmd_exec(int argc, char **argv);     /* cmd_exec.c: run a program and call it */
+
+/* The configuration directory: --config DIR, else $TREVISOR_CONFIG, else /etc/trevisor. */
+const char *cli_config_dir(const char *override);
+
+#endif
