@@ -193,6 +193,8 @@ int tre_engine_exec(struct tre_engine *e, const void *image, size_t image_size,
     struct tre_instance *ti = &ref->ti;
     ti->kvm.vmfd = ti->kvm.vcpufd = -1;
     ti->budget_ns = e->budget_ns;
+    const char *trace = getenv("TREVISOR_TRACE");
+    ti->trace = trace && *trace == '1';
     memcpy(ti->keyid, keyid, 8);
     SHA256(image, image_size, ti->sha256);
 

@@ -133,11 +133,28 @@ static int instance_fault(struct tre_instance *ti, unsigned vector,
                              (f->error & 4) ? "" : ", in ring 0",
                              (unsigned long long)f->rip, (unsigned long long)cr2);
     }
-    if (vector == 6)
-        return instance_kill(ti, -EFAULT, "%s at rip=0x%llx (not a rewritten syscall)", name,
-                             (unsigned long long)f->rip);
     return instance_kill(ti, -EFAULT, "%s (vector %u, error 0x%llx) at rip=0x%llx", name,
                          vector, (unsigned long long)f->error, (unsigned long long)f->rip);
+}
+
+/* A rewritten syscall: `out` to TRE_SYSCALL_PORT from CPL3; rip is already past it. */
+static int instance_syscall(struct tre_instance *ti)
+{
+    int r = kvm_vcpu_get_regs(&ti->kvm, &ti->regs);
+    if (r)
+        return instance_kill(ti, r, "KVM_GET_REGS failed: %s", strerror(-r));
+    uint64_t site = ti->regs.rip - 2;
+    if (!sites_contain(ti, site))
+        return instance_kill(ti, -EFAULT, "I/O to port 0x%x at rip=0x%llx (not a rewritten "
+                             "syscall)", TRE_SYSCALL_PORT, (unsigned long long)site);
+    r = syscall_dispatch(ti, &ti->regs);
+    if (r)
+        return r;
+    /* syscall semantics: rcx = return address, r11 = rflags */
+    ti->regs.rcx = ti->regs.rip;
+    ti->regs.r11 = ti->regs.rflags;
+    r = kvm_vcpu_set_regs(&ti->kvm, &ti->regs);
+    return r ? instance_kill(ti, r, "KVM_SET_REGS failed: %s", strerror(-r)) : 0;
 }
 
 /* An exception stub's `out`. 0 = resume, <0 = ended. */
@@ -145,6 +162,8 @@ static int instance_trap(struct tre_instance *ti)
 {
     struct kvm_run *run = ti->kvm.run;
     unsigned port = run->io.port;
+    if (port == TRE_SYSCALL_PORT && run->io.direction == KVM_EXIT_IO_OUT && run->io.size == 1)
+        return instance_syscall(ti);
     if (run->io.direction != KVM_EXIT_IO_OUT || port < TRE_STUB_PORT_BASE ||
         port >= TRE_STUB_PORT_BASE + TRE_NVECTORS)
         return instance_kill(ti, -EFAULT, "I/O port 0x%x access", port);
@@ -160,19 +179,8 @@ static int instance_trap(struct tre_instance *ti)
     if (f.cs != TRE_SEL_UCODE)
         return instance_kill(ti, -EFAULT, "vector %u raised in ring 0 at rip=0x%llx", vector,
                              (unsigned long long)f.rip);
-    if (vector != 6 || !sites_contain(ti, f.rip))
-        return instance_fault(ti, vector, &f);
-    r = syscall_dispatch(ti, &ti->regs);
-    if (r)
-        return r;
-    /* syscall semantics: rcx = return address, r11 = rflags */
-    ti->regs.rcx = f.rip + 2;
-    ti->regs.r11 = f.rflags & ~0x10000ull;
-    r = sysregion_set_return(&ti->mem, &ti->sys, &f, f.rip + 2);
-    if (r)
-        return instance_kill(ti, r, "cannot return from a syscall");
-    r = kvm_vcpu_set_regs(&ti->kvm, &ti->regs);
-    return r ? instance_kill(ti, r, "KVM_SET_REGS failed: %s", strerror(-r)) : 0;
+    /* Every exception is fatal: the stubs exist to report them, not to recover. */
+    return instance_fault(ti, vector, &f);
 }
 
 int instance_run(struct tre_instance *ti, uint64_t *value)

@@ -43,7 +43,8 @@ struct tre_instance {
     uint64_t budget_ns;           /* CPU time per call */
     struct kvm_regs regs;         /* registers as of the last exit (valid while parked) */
     uint8_t enosys_logged[64];    /* bitmap: unsupported syscall numbers already logged */
-    unsigned log_lines;           /* program log lines this call (rate limit) */
+    unsigned log_lines;
+    int trace;                    /* log every syscall (TREVISOR_TRACE=1) */           /* program log lines this call (rate limit) */
 };
 
 /* loader.c: verify-free part of exec — builds the VM from a parsed, verified image. */

@@ -1,6 +1,6 @@
 /* tre/loader.c — builds an instance from a verified, parsed image: lays out its memory
  * (program, stack, message window, heap, doorbell, ring-0 pages), copies the segments,
- * rewrites every `syscall` to `ud2`, writes the Linux initial stack and creates the VM.
+ * rewrites every `syscall` to a two-byte `out` to TRE_SYSCALL_PORT, writes the Linux initial stack and creates the VM.
  * It never runs the program and never trusts a size the ELF parser has not checked. */
 #include "tre/instance.h"
 
@@ -117,7 +117,8 @@ static int load_rewrite_syscalls(struct tre_instance *ti, const uint8_t *img,
                 return load_fail(err, errlen, -ENOEXEC, "load: syscall site 0x%llx not in the image",
                                  (unsigned long long)found[k]);
             }
-            op[1] = 0x0b; /* syscall (0f 05) -> ud2 (0f 0b) */
+            op[0] = 0xe6; /* syscall (0f 05) -> out %al, $TRE_SYSCALL_PORT (e6 f5) */
+            op[1] = TRE_SYSCALL_PORT;
             ti->sites[ti->nsites++] = found[k];
         }
         free(found);

@@ -166,6 +166,24 @@ static int64_t sys_fstat_std(struct tre_instance *ti, uint64_t fd, uint64_t buf)
     return 0;
 }
 
+/* One thread per instance: a wake finds nobody, and a wait that would block never ends. */
+static int64_t sys_futex(struct tre_instance *ti, uint64_t uaddr, uint64_t op, uint64_t val)
+{
+    unsigned cmd = op & 0x7f; /* without FUTEX_PRIVATE_FLAG / FUTEX_CLOCK_REALTIME */
+    if (cmd == 1 /* FUTEX_WAKE */ || cmd == 10 /* FUTEX_WAKE_BITSET */)
+        return 0;
+    if (cmd == 0 /* FUTEX_WAIT */ || cmd == 9 /* FUTEX_WAIT_BITSET */) {
+        const uint32_t *p = USER_PTR(ti, uaddr, 4, VMEM_R, "futex");
+        uint32_t cur;
+        memcpy(&cur, p, 4);
+        if (cur != (uint32_t)val)
+            return -EAGAIN;
+        return instance_kill(ti, -EFAULT, "futex wait at 0x%llx would block forever "
+                             "(an instance has one thread)", (unsigned long long)uaddr);
+    }
+    return -ENOSYS;
+}
+
 static void syscall_log_enosys(struct tre_instance *ti, uint64_t nr)
 {
     if (nr < sizeof ti->enosys_logged * 8) {
@@ -182,6 +200,10 @@ int syscall_dispatch(struct tre_instance *ti, struct kvm_regs *r)
     uint64_t nr = r->rax, a0 = r->rdi, a1 = r->rsi, a2 = r->rdx, a3 = r->r10, a4 = r->r8;
     int64_t ret = -ENOSYS;
     int fatal = 0;
+    if (ti->trace)
+        tlog("trace", "%s: syscall %llu (0x%llx, 0x%llx, 0x%llx)", ti->label,
+             (unsigned long long)nr, (unsigned long long)a0, (unsigned long long)a1,
+             (unsigned long long)a2);
     switch (nr) {
     case SYS_read:
         ret = -EBADF;
@@ -332,6 +354,17 @@ int syscall_dispatch(struct tre_instance *ti, struct kvm_regs *r)
     }
     case SYS_uname:
         ret = sys_uname(ti, a0);
+        break;
+    case SYS_futex:
+        ret = sys_futex(ti, a0, a1, a2);
+        break;
+    case SYS_tgkill: case SYS_tkill: case SYS_kill: {
+        uint64_t sig = nr == SYS_tgkill ? a2 : a1;
+        return instance_kill(ti, -EFAULT, "raised signal %llu on itself%s", (unsigned long long)sig,
+                             sig == 6 ? " (abort)" : "");
+    }
+    case SYS_rseq:
+        ret = -ENOSYS; /* expected by glibc; not worth a log line */
         break;
     case SYS_exit: case SYS_exit_group:
         tlog("engine", "%s: exited with status %lld", ti->label, (long long)(int)a0);

@@ -12,6 +12,8 @@
 #define OFF_TSS 0x080
 #define OFF_IDT 0x800
 #define IST_PAGES 2
+#define TSS_IOMAP 104                 /* the I/O bitmap follows the 104-byte TSS */
+#define TSS_LIMIT (TSS_IOMAP + 32)    /* 256 ports + the required 0xff terminator byte */
 
 int sysregion_vector_has_error(unsigned v)
 {
@@ -42,17 +44,20 @@ int sysregion_build(struct tre_vmem *vm, struct tre_sysregion *sys)
     put64(gdt + 0x10, 0x00cf92000000ffffull);
     put64(gdt + 0x18, 0x00cff2000000ffffull);
     put64(gdt + 0x20, 0x00affa000000ffffull);
-    uint64_t lim = 0x67;
+    uint64_t lim = TSS_LIMIT;
     uint64_t lo = (lim & 0xffff) | ((tss_va & 0xffffff) << 16) | (0x89ull << 40) |
                   (((lim >> 16) & 0xf) << 48) | (((tss_va >> 24) & 0xff) << 56);
     put64(gdt + 0x28, lo);
     put64(gdt + 0x30, tss_va >> 32);
 
-    /* TSS: rsp0 and IST1 both point at the IST stack; no I/O bitmap. */
+    /* TSS: rsp0 and IST1 both point at the IST stack. The I/O bitmap denies every port
+     * below 256 but TRE_SYSCALL_PORT; ports above the limit are denied by the CPU. */
     uint8_t *tss = p + OFF_TSS;
     put64(tss + 4, sys->ist_top_va);
     put64(tss + 36, sys->ist_top_va);
-    put16(tss + 102, 104);
+    put16(tss + 102, TSS_IOMAP);
+    memset(tss + TSS_IOMAP, 0xff, 33);
+    tss[TSS_IOMAP + TRE_SYSCALL_PORT / 8] &= (uint8_t)~(1u << (TRE_SYSCALL_PORT % 8));
 
     /* Stubs: out %al,$(0x80+v); [add $8,%rsp]; iretq. Interrupt gates, DPL 0, IST 1. */
     uint8_t *idt = p + OFF_IDT, *stubs = p + PAGE;
@@ -98,7 +103,7 @@ void sysregion_sregs(const struct tre_vmem *vm, const struct tre_sysregion *sys,
     s->cs = code;
     s->ss = s->ds = s->es = s->fs = s->gs = data;
     s->tr = (struct kvm_segment){
-        .base = TRE_SYS_VA + OFF_TSS, .limit = 0x67, .selector = TRE_SEL_TSS, .type = 11,
+        .base = TRE_SYS_VA + OFF_TSS, .limit = TSS_LIMIT, .selector = TRE_SEL_TSS, .type = 11,
         .present = 1, .s = 0,
     };
     s->ldt = (struct kvm_segment){ .type = 2, .unusable = 1 };
@@ -140,17 +145,5 @@ int sysregion_read_frame(struct tre_vmem *vm, const struct tre_sysregion *sys,
     f->rflags = w[i++];
     f->rsp = w[i++];
     f->ss = w[i++];
-    return 0;
-}
-
-int sysregion_set_return(struct tre_vmem *vm, const struct tre_sysregion *sys,
-                         const struct tre_trap_frame *f, uint64_t rip)
-{
-    int ok;
-    uint64_t gpa = sys_ist_gpa(sys, f->frame_va, &ok);
-    uint64_t *w = ok ? vmem_gpa_ptr(vm, gpa, 8) : NULL;
-    if (!w)
-        return -EFAULT;
-    *w = rip;
     return 0;
 }
