@@ -26,7 +26,7 @@ CLI_OBJS := $(CLI_SRCS:%.c=$(B)/obj/%.o)
 TESTS    := $(TEST_SRCS:tests/%.c=$(B)/tests/%)
 
 .PHONY: all deps check demo bench fuzz clean examples check-run
-all: $(B)/trevisor $(TESTS) examples
+all: $(B)/trevisor $(TESTS) examples test-progs
 
 $(B)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -44,7 +44,8 @@ $(B)/tests/%: tests/%.c $(B)/libtrevisor.a tests/check.h
 	$(CC) $(CFLAGS) -Itests -o $@ $< $(B)/libtrevisor.a $(LDFLAGS) $(LDLIBS)
 
 # TRE programs and the SDK (never sanitized: they run inside instances, not in trevisor)
--include sdk/sdk.mk
+include sdk/sdk.mk
+include tests/tests.mk
 
 deps:
 	@scripts/deps.sh

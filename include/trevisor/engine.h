@@ -61,4 +61,8 @@ int tre_engine_close(struct tre_engine *e, int desc);
 /* Host memory the instance's slot has resident (bytes), for benchmarks and tests. */
 int64_t tre_engine_resident(struct tre_engine *e, int desc);
 
+/* Host-side inspection for the isolation tests: how many times needle occurs in the
+ * instance's resident memory (page tables, ring-0 pages and program alike). */
+long tre_engine_debug_scan(struct tre_engine *e, int desc, const void *needle, size_t len);
+
 #endif

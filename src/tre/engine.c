@@ -307,6 +307,9 @@ int tre_engine_rpc(struct tre_engine *e, int desc, int proc,
     for (int i = 0; i < nargs; i++)
         if (args[i].iov_len)
             memcpy(ti->window + h.bufs[i].offset, args[i].iov_base, args[i].iov_len);
+    /* result buffers start zeroed: a handler that writes less returns no stale bytes */
+    for (int i = nargs; i < nargs + nresults; i++)
+        memset(ti->window + h.bufs[i].offset, 0, h.bufs[i].cap);
     ti->regs.rax = TRE_MSG_CALL;
     r = kvm_vcpu_set_regs(&ti->kvm, &ti->regs);
     if (r) {
@@ -371,6 +374,18 @@ int64_t tre_engine_resident(struct tre_engine *e, int desc)
         return -EBADF;
     pthread_mutex_lock(&ref->lock);
     int64_t n = (int64_t)vmem_resident(&ref->ti.mem);
+    pthread_mutex_unlock(&ref->lock);
+    engine_ref_put(e, ref);
+    return n;
+}
+
+long tre_engine_debug_scan(struct tre_engine *e, int desc, const void *needle, size_t len)
+{
+    struct engine_ref *ref = engine_get(e, desc);
+    if (!ref)
+        return -EBADF;
+    pthread_mutex_lock(&ref->lock);
+    long n = vmem_scan(&ref->ti.mem, needle, len);
     pthread_mutex_unlock(&ref->lock);
     engine_ref_put(e, ref);
     return n;

@@ -235,7 +235,7 @@ int syscall_dispatch(struct tre_instance *ti, struct kvm_regs *r)
         ret = -ENOENT; /* a TRE instance has no file system */
         break;
     case SYS_mmap:
-        ret = sys_mmap(ti, a0, a1, a2, a3, (int64_t)a4);
+        ret = sys_mmap(ti, a0, a1, a2, a3, (int32_t)a4); /* fd is an int */
         break;
     case SYS_munmap:
         ret = arena_munmap(&ti->arena, &ti->mem, a0, a1, 1);

@@ -31,6 +31,8 @@ int vmem_init(struct tre_vmem *vm, uint64_t size)
     return vmem_alloc(vm, PAGE, &vm->pml4_gpa);
 }
 
+void (*vmem_wiped_hook)(const void *host, size_t size);
+
 void vmem_destroy(struct tre_vmem *vm)
 {
     if (!vm->host)
@@ -46,6 +48,8 @@ void vmem_destroy(struct tre_vmem *vm)
         explicit_bzero(vm->host, vm->size);
     }
     free(vec);
+    if (vmem_wiped_hook)
+        vmem_wiped_hook(vm->host, vm->size);
     munmap(vm->host, vm->size);
     vm->host = NULL;
 }
@@ -154,6 +158,8 @@ static const struct vmem_region *vmem_find(const struct tre_vmem *vm, uint64_t v
 void *vmem_user_ptr(struct tre_vmem *vm, uint64_t va, uint64_t len, unsigned need)
 {
     need |= VMEM_USER;
+    if (len == 0)
+        return vm->host; /* nothing to touch: any address is fine, as for Linux */
     const struct vmem_region *r = vmem_find(vm, va);
     if (!r || (r->prot & need) != need)
         return NULL;
@@ -184,4 +190,38 @@ uint64_t vmem_resident(const struct tre_vmem *vm)
             n += vec[i] & 1;
     free(vec);
     return n * PAGE;
+}
+
+long vmem_scan(const struct tre_vmem *vm, const void *needle, size_t len)
+{
+    if (!len || !vm->host)
+        return 0;
+    size_t npages = vm->size / PAGE;
+    unsigned char *vec = malloc(npages);
+    if (!vec)
+        return -ENOMEM;
+    long n = 0;
+    if (mincore(vm->host, vm->size, vec) == 0) {
+        /* scan each run of resident pages as one buffer */
+        for (size_t i = 0; i < npages;) {
+            if (!(vec[i] & 1)) {
+                i++;
+                continue;
+            }
+            size_t j = i;
+            while (j < npages && (vec[j] & 1))
+                j++;
+            const uint8_t *p = vm->host + i * PAGE, *end = vm->host + j * PAGE;
+            while ((size_t)(end - p) >= len) {
+                const uint8_t *hit = memmem(p, end - p, needle, len);
+                if (!hit)
+                    break;
+                n++;
+                p = hit + 1;
+            }
+            i = j;
+        }
+    }
+    free(vec);
+    return n;
 }

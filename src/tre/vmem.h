@@ -40,9 +40,15 @@ void *vmem_gpa_ptr(struct tre_vmem *vm, uint64_t gpa, uint64_t len);
 int vmem_map(struct tre_vmem *vm, uint64_t va, uint64_t gpa, uint64_t len, unsigned prot,
              int record);
 /* Host pointer for the program's [va, va+len) if all of it is mapped for the user with at
- * least `need` (VMEM_R / VMEM_W) and is physically contiguous, else NULL. len may be 0. */
+ * least `need` (VMEM_R / VMEM_W) and is physically contiguous, else NULL. For len 0 it
+ * returns a valid pointer to nothing, whatever va is. */
 void *vmem_user_ptr(struct tre_vmem *vm, uint64_t va, uint64_t len, unsigned need);
 /* Bytes of the slot the host has actually backed (resident pages). */
 uint64_t vmem_resident(const struct tre_vmem *vm);
+
+/* Occurrences of needle in the resident pages (a match may span pages). */
+long vmem_scan(const struct tre_vmem *vm, const void *needle, size_t len);
+/* Test hook: called by vmem_destroy after the wipe and before the unmap. */
+extern void (*vmem_wiped_hook)(const void *host, size_t size);
 
 #endif
