@@ -72,6 +72,8 @@ static void fx_free(struct fx_image *im)
 
 static struct tre_engine *fx_engine(uint64_t budget_ms)
 {
+    if (!getenv("TREVISOR_TEST_VERBOSE"))
+        tlog_set_quiet(1);
     struct tre_engine_config cfg = { .cpu_budget_ms = budget_ms };
     struct tre_engine *e = NULL;
     char err[256], p[512];

@@ -9,7 +9,7 @@ for t in "$build"/tests/test_*; do
     [ -x "$t" ] || continue
     name=$(basename "$t")
     echo "== $label$name"
-    out=$("$t" 2>&1); rc=$?
+    out=$(TREVISOR_BUILD="$build" "$t" 2>&1); rc=$?
     printf '%s\n' "$out"
     p=$(printf '%s\n' "$out" | grep -c '^PASS ')
     f=$(printf '%s\n' "$out" | grep -c '^FAIL ')

@@ -207,6 +207,12 @@ int cmd_exec(int argc, char **argv)
             image = a;
             continue;
         }
+        if (!strcmp(a, "--int")) {
+            if (!cur)
+                goto nocall;
+            cur->as_int = 1;
+            continue;
+        }
         if (!v) {
             fprintf(stderr, "trevisor: exec: %s needs a value\n", a);
             goto usage;
@@ -228,11 +234,6 @@ int cmd_exec(int argc, char **argv)
                 goto bad;
             cur = &calls[ncalls++];
             cur->proc = (int)n;
-        } else if (!strcmp(a, "--int")) {
-            i--;
-            if (!cur)
-                goto nocall;
-            cur->as_int = 1;
         } else if (!strncmp(a, "--arg-", 6) || !strcmp(a, "--result") || !strcmp(a, "--out")) {
             if (!cur)
                 goto nocall;

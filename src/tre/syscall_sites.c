@@ -87,14 +87,16 @@ static size_t sites_skip_prefixes(const uint8_t *insn, size_t size)
 }
 
 /* Instructions a compiler never emits in user-mode x86-64 code, but which random bytes
- * decode to often: port I/O, privileged and far-transfer instructions, int imm8, int1,
+ * decode to often: port I/O, privileged and far-transfer instructions, int imm8 (but 3), int1,
  * prefixed int3, undocumented x87. (Not hlt: musl uses it to crash; not ud2/ud1: traps.) */
-static int sites_implausible(const cs_insn *insn)
+static int sites_implausible(const cs_insn *insn, const uint8_t *bytes)
 {
     switch (insn->id) {
+    case X86_INS_INT: /* Go's runtime crashes with `int $3` (cd 03) */
+        return !(insn->size == 2 && bytes[0] == 0xcd && bytes[1] == 0x03);
     case X86_INS_IN: case X86_INS_INSB: case X86_INS_INSW: case X86_INS_INSD:
     case X86_INS_OUT: case X86_INS_OUTSB: case X86_INS_OUTSW: case X86_INS_OUTSD:
-    case X86_INS_INT: case X86_INS_INT1: case X86_INS_INTO:
+    case X86_INS_INT1: case X86_INS_INTO:
     case X86_INS_SALC: case X86_INS_FSTPNCE:
     case X86_INS_CLI: case X86_INS_STI: case X86_INS_CLTS:
     case X86_INS_LGDT: case X86_INS_LIDT: case X86_INS_LLDT: case X86_INS_LTR:
@@ -163,7 +165,7 @@ static int sites_sweep(csh cs, cs_insn *insn, const uint8_t *code, size_t len, u
         }
         size = insn->size;
         sites_bit_set(m->starts, off);
-        if (sites_implausible(insn))
+        if (sites_implausible(insn, code + off))
             for (size_t i = 0; i < size; i++)
                 sites_bit_set(m->odd, off + i);
         op = sites_skip_prefixes(code + off, size);
