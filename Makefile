@@ -43,6 +43,10 @@ $(B)/tests/%: tests/%.c $(B)/libtrevisor.a tests/check.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests -o $@ $< $(B)/libtrevisor.a $(LDFLAGS) $(LDLIBS)
 
+$(B)/bench/%: bench/%.c $(B)/libtrevisor.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(B)/libtrevisor.a $(LDFLAGS) $(LDLIBS)
+
 # TRE programs and the SDK (never sanitized: they run inside instances, not in trevisor)
 include sdk/sdk.mk
 include tests/tests.mk

@@ -137,8 +137,8 @@ static int run(const char *fmt, ...)
 static int verify_text(const char *pubtext, const char *sigtext, const uint8_t *msg,
                        size_t len, char *err, size_t errlen)
 {
-    struct tre_pubkey pk;
-    struct tre_sig sig;
+    struct tre_pubkey pk = { 0 };
+    struct tre_sig sig = { 0 };
     int rc;
 
     rc = tre_pubkey_parse(pubtext, strlen(pubtext), &pk, err, errlen);
@@ -200,7 +200,7 @@ static void test_keyid_hex(void)
 
 static void test_sig_both_algorithms(void)
 {
-    struct tre_sig sig;
+    struct tre_sig sig = { 0 };
     char err[256];
 
     CHECK_EQ(tre_sig_parse(vec_sig_hashed, strlen(vec_sig_hashed), &sig, err, sizeof err), 0);
@@ -237,8 +237,8 @@ static void test_sig_line_ends(void)
 
 static void test_altered(void)
 {
-    struct tre_pubkey pk;
-    struct tre_sig sig;
+    struct tre_pubkey pk = { 0 };
+    struct tre_sig sig = { 0 };
     char err[256];
     char *tc = replace(vec_sig_hashed, "test vector hashed", "test vector hashes");
     static const char other[] = "trevisor test imagE\n";
@@ -295,7 +295,7 @@ struct bad_case {
 
 static void expect_bad_sig(const char *name, char *text, size_t len, const char *want)
 {
-    struct tre_sig sig;
+    struct tre_sig sig = { 0 };
     char err[256] = "";
     int rc;
 
@@ -314,7 +314,7 @@ static void expect_bad_sig(const char *name, char *text, size_t len, const char 
 
 static void expect_bad_pub(const char *name, char *text, const char *want)
 {
-    struct tre_pubkey pk;
+    struct tre_pubkey pk = { 0 };
     char err[256] = "";
     int rc;
 
@@ -349,7 +349,7 @@ static char *long_comment_sig(size_t n)
 
 static void test_malformed_sig(void)
 {
-    struct tre_sig sig;
+    struct tre_sig sig = { 0 };
     char err[256];
     const char *s = vec_sig_hashed;
     char *big, *ok1024;
@@ -417,7 +417,7 @@ static void test_malformed_sig(void)
 
 static void test_truncated(void)
 {
-    struct tre_sig sig;
+    struct tre_sig sig = { 0 };
     char err[256];
     size_t n = strlen(vec_sig_hashed), bad = 0;
 
@@ -432,7 +432,7 @@ static void test_truncated(void)
     n = strlen(vec_pub);
     bad = 0;
     for (size_t len = 0; len < n - 1; len++) {
-        struct tre_pubkey pk;
+        struct tre_pubkey pk = { 0 };
 
         if (tre_pubkey_parse(vec_pub, len, &pk, err, sizeof err) >= 0)
             bad++;
@@ -463,9 +463,9 @@ static void test_malformed_pubkey(void)
 
 static void test_seckey_vectors(void)
 {
-    struct tre_seckey sk;
-    struct tre_pubkey pk;
-    struct tre_sig sig;
+    struct tre_seckey sk = { 0 };
+    struct tre_pubkey pk = { 0 };
+    struct tre_sig sig = { 0 };
     char err[256], *sigtext = NULL, *t;
     size_t siglen = 0;
 
@@ -530,8 +530,8 @@ static void test_keygen_sign_files(void)
     char *d = tmpdir(), err[256], *pub = NULL, *sec = NULL, *img = NULL, *sigp = NULL;
     char *text = NULL, *sigtext = NULL;
     size_t len = 0, siglen = 0;
-    struct tre_pubkey pk;
-    struct tre_sig sig;
+    struct tre_pubkey pk = { 0 };
+    struct tre_sig sig = { 0 };
     struct stat st;
 
     CHECK(d != NULL);
@@ -558,7 +558,7 @@ static void test_keygen_sign_files(void)
     CHECK_EQ(tre_keygen_files(pub, sec, NULL, NULL, 1, err, sizeof err), 0);
     text = read_text(pub, &len);
     {
-        struct tre_pubkey pk2;
+        struct tre_pubkey pk2 = pk;
         CHECK(text != NULL && tre_pubkey_parse(text, len, &pk2, err, sizeof err) == 0 &&
               memcmp(&pk, &pk2, sizeof pk) != 0);
         pk = pk2;
@@ -615,9 +615,9 @@ static void test_encrypted_seckey(void)
     char *d = tmpdir(), err[256], *pub = NULL, *sec = NULL, *img = NULL, *sigp = NULL;
     char *text = NULL, *ptext = NULL;
     size_t len = 0, plen = 0;
-    struct tre_seckey sk;
-    struct tre_pubkey pk;
-    struct tre_sig sig;
+    struct tre_seckey sk = { 0 };
+    struct tre_pubkey pk = { 0 };
+    struct tre_sig sig = { 0 };
 
     CHECK(d != NULL);
     if (d == NULL)
@@ -665,8 +665,8 @@ static int verify_files(const char *pubp, const char *sigp, const char *img, cha
 {
     char *pt = NULL, *st = NULL;
     size_t pl = 0, sl = 0;
-    struct tre_pubkey pk;
-    struct tre_sig sig;
+    struct tre_pubkey pk = { 0 };
+    struct tre_sig sig = { 0 };
     int rc = -EIO;
 
     pt = read_text(pubp, &pl);
@@ -737,7 +737,7 @@ static void test_interop_minisign(void)
         char *mk = path_in(d, "me.key"), *mp = path_in(d, "me.pub"), *s = path_in(d, "te.sig");
         char *text = NULL;
         size_t len = 0;
-        struct tre_seckey sk;
+        struct tre_seckey sk = { 0 };
 
         CHECK_EQ(tre_keygen_files_ex(pubp, seck, NULL, "pw-t", &cheap, 0, err, sizeof err), 0);
         CHECK_EQ(run("cd %s && printf 'pw-t\\n' | minisign -S -s te.key -m img -x me-with-te.sig "
@@ -770,8 +770,8 @@ static void test_truststore(void)
     char *d = tmpdir(), err[256], *vd = NULL, *p = NULL, *sigtext = NULL;
     struct tre_truststore *ts = NULL;
     const struct tre_pubkey *key = NULL;
-    struct tre_pubkey pk, other;
-    struct tre_seckey sk;
+    struct tre_pubkey pk = { 0 }, other = { 0 };
+    struct tre_seckey sk = { 0 };
     size_t siglen = 0;
 
     CHECK(d != NULL);

@@ -29,7 +29,9 @@ struct msgbuf {
 };
 
 /* Called once per message. msgcode is TRE_MSG_CALL. The return value goes back to the
- * caller as the RPC's result (a negative value is conventionally -errno). */
+ * caller as the RPC's result; a negative value is -errno and returns no result bytes (the
+ * serve loop sets every result's length to 0). A result whose len the handler leaves
+ * alone returns its whole capacity. */
 typedef int tre_handler_fn(int msgcode, int proc_number, struct msgbuf *buf, int bufcnt);
 
 /* Tells trevisor the program is ready, then serves calls forever: wait, check the window

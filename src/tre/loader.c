@@ -15,6 +15,7 @@
 
 #include "trevisor/abi.h"
 #include "tre/elf.h"
+#include "tre/sitecache.h"
 #include "tre/syscall_sites.h"
 
 #define PAGE 4096ull
@@ -91,38 +92,56 @@ static int load_segments(struct tre_instance *ti, const uint8_t *img,
     return r;
 }
 
+/* Rewrites one site: syscall (0f 05) -> out %al, $TRE_SYSCALL_PORT (e6 f5). */
+static int load_rewrite_site(struct tre_instance *ti, uint64_t site, char *err, size_t errlen)
+{
+    uint8_t *op = vmem_user_ptr(&ti->mem, site, 2, VMEM_X);
+    if (!op || op[0] != 0x0f || op[1] != 0x05)
+        return load_fail(err, errlen, -ENOEXEC, "load: syscall site 0x%llx is not in the code",
+                         (unsigned long long)site);
+    op[0] = 0xe6;
+    op[1] = TRE_SYSCALL_PORT;
+    return 0;
+}
+
+/* Finds every syscall in the executable segments (or takes the sites found before for
+ * this very image), rewrites each and records the set. */
 static int load_rewrite_syscalls(struct tre_instance *ti, const uint8_t *img,
                                  const struct tre_elf *elf, char *err, size_t errlen)
 {
-    for (unsigned i = 0; i < elf->nloads; i++) {
-        const struct tre_elf_load *l = &elf->loads[i];
-        if (!(l->flags & PF_X) || l->filesz == 0)
-            continue;
-        uint64_t *found = NULL;
-        size_t n = 0;
-        uint64_t va = l->vaddr + ti->load_bias;
-        int r = tre_syscall_sites_find(img + l->offset, l->filesz, va, &found, &n, err, errlen);
+    int cached = sitecache_get(ti->sha256, &ti->sites, &ti->nsites);
+    if (cached < 0)
+        return cached;
+    if (!cached) {
+        for (unsigned i = 0; i < elf->nloads; i++) {
+            const struct tre_elf_load *l = &elf->loads[i];
+            if (!(l->flags & PF_X) || l->filesz == 0)
+                continue;
+            uint64_t *found = NULL;
+            size_t n = 0;
+            uint64_t va = l->vaddr + ti->load_bias;
+            int r = tre_syscall_sites_find(img + l->offset, l->filesz, va, &found, &n, err,
+                                           errlen);
+            if (r)
+                return r;
+            uint64_t *all = realloc(ti->sites, (ti->nsites + n + 1) * sizeof *all);
+            if (!all) {
+                free(found);
+                return -ENOMEM;
+            }
+            ti->sites = all;
+            memcpy(ti->sites + ti->nsites, found, n * sizeof *found);
+            ti->nsites += n;
+            free(found);
+        }
+    }
+    for (size_t k = 0; k < ti->nsites; k++) {
+        int r = load_rewrite_site(ti, ti->sites[k], err, errlen);
         if (r)
             return r;
-        uint64_t *all = realloc(ti->sites, (ti->nsites + n + 1) * sizeof *all);
-        if (!all) {
-            free(found);
-            return -ENOMEM;
-        }
-        ti->sites = all;
-        for (size_t k = 0; k < n; k++) {
-            uint8_t *op = vmem_user_ptr(&ti->mem, found[k], 2, VMEM_R);
-            if (!op || op[0] != 0x0f || op[1] != 0x05) {
-                free(found);
-                return load_fail(err, errlen, -ENOEXEC, "load: syscall site 0x%llx not in the image",
-                                 (unsigned long long)found[k]);
-            }
-            op[0] = 0xe6; /* syscall (0f 05) -> out %al, $TRE_SYSCALL_PORT (e6 f5) */
-            op[1] = TRE_SYSCALL_PORT;
-            ti->sites[ti->nsites++] = found[k];
-        }
-        free(found);
     }
+    if (!cached)
+        sitecache_put(ti->sha256, ti->sites, ti->nsites);
     return 0;
 }
 

@@ -99,7 +99,8 @@ static void buf(unsigned i, uint32_t off, uint32_t len, uint32_t cap, uint32_t r
     win->bufs[i].rw = rw;
 }
 
-/* proc 5: reverse arg 0 into result 0; proc 6: claim more than the capacity */
+/* proc 5: reverse arg 0 into result 0; proc 6: claim more than the capacity;
+ * proc 7: write 3 bytes, then fail */
 static int test_handler(int msgcode, int proc, struct msgbuf *b, int n)
 {
     handler_calls++;
@@ -110,6 +111,10 @@ static int test_handler(int msgcode, int proc, struct msgbuf *b, int n)
             ((char *)b[1].base)[i] = ((char *)b[0].base)[b[0].len - 1 - i];
         b[1].len = b[0].len;
         return 77;
+    }
+    if (proc == 7 && n == 1) {
+        b[0].len = 3;
+        return -9;
     }
     if (proc == 6 && n == 1) {
         b[0].len = 1u << 30;
@@ -126,6 +131,7 @@ static void fill_call5(void)
     memcpy((char *)win + 512, "abcd", 4);
 }
 static void fill_call6(void) { hdr(TRE_WINDOW_MAGIC, TRE_MSG_CALL, 6, 1); buf(0, 2048, 0, 8, 1); }
+static void fill_call7(void) { hdr(TRE_WINDOW_MAGIC, TRE_MSG_CALL, 7, 1); buf(0, 2048, 0, 8, 1); }
 static void bad_magic(void) { hdr(0x1234, TRE_MSG_CALL, 0, 0); }
 static void bad_count(void) { hdr(TRE_WINDOW_MAGIC, TRE_MSG_CALL, 0, TRE_MAX_BUFS + 1); }
 static void bad_extent(void) { hdr(TRE_WINDOW_MAGIC, TRE_MSG_CALL, 0, 1); buf(0, 512, 0, WSIZE, 1); }
@@ -183,6 +189,11 @@ int main(void)
         const struct step s[] = { { STEP_CALL, TRE_MSG_CALL, fill_call5 },
                                   { STEP_END, -5, NULL } };
         CHECK(run(s) == -5 && win->bufs[1].len == 4 && win->bufs[0].len == 4);
+    }
+    {   /* a failed call returns no result bytes */
+        const struct step s[] = { { STEP_CALL, TRE_MSG_CALL, fill_call7 },
+                                  { STEP_END, -5, NULL } };
+        CHECK(run(s) == -5 && waits[1] == -9 && win->bufs[0].len == 0);
     }
     {   /* an unknown message: -ENOSYS without the handler */
         const struct step s[] = { { STEP_RAW, 9, bad_code }, { STEP_END, -5, NULL } };

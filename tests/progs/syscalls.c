@@ -1,8 +1,9 @@
 /* tests/progs/syscalls.c — exercises the libc calls a TRE program may make (built with
  * glibc and with musl from this one source). proc 0 runs the checks and returns 0, or the
  * number of the first failing check, with a short text report in result 0 (optional).
- * proc 1 makes one raw syscall outside the subset (getpid, or the number in arg 0) and
- * returns its result: -errno on failure (-ENOSYS expected). */
+ * proc 1 makes one raw syscall outside the subset (chroot(NULL), or the number in the
+ * optional 4-byte LE arg 0, all arguments 0) and returns its result: -errno on failure
+ * (-ENOSYS expected in an instance; natively Linux refuses chroot(NULL) with -EFAULT). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -160,7 +161,7 @@ static int sc_handler(int msgcode, int proc_number, struct msgbuf *buf, int bufc
         return rc;
     }
     if (proc_number == 1) {
-        int32_t nr = SYS_getpid;
+        int32_t nr = SYS_chroot;
         long r;
 
         if (bufcnt > 1 || (bufcnt == 1 && (buf[0].rw != 0 || buf[0].len != 4)))
