@@ -108,3 +108,12 @@ int tre_serve(tre_handler_fn *handler)
                                : bufs[i].len < h.bufs[i].cap ? bufs[i].len : h.bufs[i].cap;
     }
 }
+
+/* getpid() without leaving the instance. An instance is one process whose pid trevisor
+ * reports as 1; OpenSSL asks for it on every random-number request (its fork check), and
+ * through the syscall that would cost an exit each time. Defined here, in the object that
+ * every program using tre_serve links, so it takes the place of libc's. */
+int getpid(void)
+{
+    return 1;
+}

@@ -5,14 +5,34 @@
 
 #include <errno.h>
 #include <string.h>
+#include <time.h>
+#include <openssl/core_names.h>
 #include <openssl/evp.h>
+#include <openssl/params.h>
+#include <openssl/rand.h>
 #include <openssl/x509.h>
 
 static EVP_PKEY *signer_key;
 static EVP_PKEY_CTX *signer_ctx;
 
+/* OpenSSL's random generators reseed after a time interval, which costs a time() call
+ * (one exit from a TRE instance) per signature. Reseeding by request count stays on. */
+static void signer_no_time_reseed(EVP_RAND_CTX *drbg)
+{
+    time_t never = 0;
+    OSSL_PARAM p[] = {
+        OSSL_PARAM_construct_time_t(OSSL_DRBG_PARAM_RESEED_TIME_INTERVAL, &never),
+        OSSL_PARAM_construct_end(),
+    };
+    if (drbg)
+        EVP_RAND_CTX_set_params(drbg, p);
+}
+
 int signer_init(void)
 {
+    signer_no_time_reseed(RAND_get0_primary(NULL));
+    signer_no_time_reseed(RAND_get0_public(NULL));
+    signer_no_time_reseed(RAND_get0_private(NULL));
     signer_key = EVP_EC_gen("P-256");
     if (!signer_key)
         return -1;
