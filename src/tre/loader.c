@@ -130,7 +130,8 @@ static int load_rewrite_syscalls(struct tre_instance *ti, const uint8_t *img,
                 return -ENOMEM;
             }
             ti->sites = all;
-            memcpy(ti->sites + ti->nsites, found, n * sizeof *found);
+            if (n)
+                memcpy(ti->sites + ti->nsites, found, n * sizeof *found);
             ti->nsites += n;
             free(found);
         }

@@ -31,7 +31,8 @@ int sitecache_get(const uint8_t sha256[32], uint64_t **sites, size_t *n)
             r = -ENOMEM;
             break;
         }
-        memcpy(copy, e->sites, e->n * sizeof *copy);
+        if (e->n)
+            memcpy(copy, e->sites, e->n * sizeof *copy);
         *sites = copy;
         *n = e->n;
         e->used = ++sitecache_clock;
@@ -47,7 +48,8 @@ void sitecache_put(const uint8_t sha256[32], const uint64_t *sites, size_t n)
     uint64_t *copy = malloc((n ? n : 1) * sizeof *copy);
     if (!copy)
         return;
-    memcpy(copy, sites, n * sizeof *copy);
+    if (n)
+        memcpy(copy, sites, n * sizeof *copy);
     pthread_mutex_lock(&sitecache_lock);
     struct sitecache_entry *victim = &sitecache[0];
     for (int i = 0; i < SITECACHE_ENTRIES; i++) {
