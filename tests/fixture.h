@@ -16,14 +16,14 @@
 #include "util/file.h"
 #include "util/log.h"
 
-static const char *fx_build(void)
+static __attribute__((unused)) const char * fx_build(void)
 {
     const char *b = getenv("TREVISOR_BUILD");
     return b && *b ? b : "build";
 }
 
 /* 1 if KVM works. Otherwise prints the reason; in CI that is a failure. */
-static int fx_kvm_ok(void)
+static __attribute__((unused)) int fx_kvm_ok(void)
 {
     char err[256];
     if (kvm_sys_open(err, sizeof err) == 0)
@@ -47,7 +47,7 @@ struct fx_image {
     size_t img_len, sig_len;
 };
 
-static int fx_load(const char *prog, struct fx_image *im)
+static __attribute__((unused)) int fx_load(const char *prog, struct fx_image *im)
 {
     char p[512];
     snprintf(p, sizeof p, "%s/progs/%s", fx_build(), prog);
@@ -64,13 +64,13 @@ static int fx_load(const char *prog, struct fx_image *im)
     return 0;
 }
 
-static void fx_free(struct fx_image *im)
+static __attribute__((unused)) void fx_free(struct fx_image *im)
 {
     free(im->img);
     free(im->sig);
 }
 
-static struct tre_engine *fx_engine(uint64_t budget_ms)
+static __attribute__((unused)) struct tre_engine * fx_engine(uint64_t budget_ms)
 {
     if (!getenv("TREVISOR_TEST_VERBOSE"))
         tlog_set_quiet(1);
@@ -94,7 +94,7 @@ static struct tre_engine *fx_engine(uint64_t budget_ms)
 }
 
 /* exec of a built program; -errno on failure */
-static int fx_exec(struct tre_engine *e, const char *prog)
+static __attribute__((unused)) int fx_exec(struct tre_engine *e, const char *prog)
 {
     struct fx_image im;
     if (fx_load(prog, &im))
@@ -111,7 +111,7 @@ static int fx_exec(struct tre_engine *e, const char *prog)
 static pthread_mutex_t fx_log_lock = PTHREAD_MUTEX_INITIALIZER;
 static char fx_log_buf[16384];
 
-static void fx_log_sink(void *ctx, const char *line)
+static __attribute__((unused)) void fx_log_sink(void *ctx, const char *line)
 {
     (void)ctx;
     pthread_mutex_lock(&fx_log_lock);
@@ -126,14 +126,14 @@ static void fx_log_sink(void *ctx, const char *line)
     pthread_mutex_unlock(&fx_log_lock);
 }
 
-static void fx_log_start(void)
+static __attribute__((unused)) void fx_log_start(void)
 {
     fx_log_buf[0] = 0;
     tlog_set_sink(fx_log_sink, NULL);
     tlog_set_quiet(1);
 }
 
-static int fx_log_has(const char *s)
+static __attribute__((unused)) int fx_log_has(const char *s)
 {
     pthread_mutex_lock(&fx_log_lock);
     int r = strstr(fx_log_buf, s) != NULL;
@@ -142,7 +142,7 @@ static int fx_log_has(const char *s)
 }
 
 /* proc with two int args and one int result */
-static int fx_add(struct tre_engine *e, int d, int a, int b, int *sum)
+static __attribute__((unused)) int fx_add(struct tre_engine *e, int d, int a, int b, int *sum)
 {
     struct iovec args[2] = { { &a, 4 }, { &b, 4 } }, res[1] = { { sum, 4 } };
     return tre_engine_rpc(e, d, 0, args, 2, res, 1);
