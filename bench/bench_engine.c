@@ -11,7 +11,7 @@
 #include "trevisor/abi.h"
 #include "trevisor/engine.h"
 #include "kvm/kvm.h"
-#include "tre/sitecache.h"
+#include "tre/imagecache.h"
 #include "tre/sysregion.h"
 #include "tre/vmem.h"
 #include "util/file.h"
@@ -266,7 +266,7 @@ static void bench_exec(void)
         int d = exec_img(e, &m);
         double z = now_us();
         tre_engine_close(e, d);
-        sitecache_clear();
+        imagecache_clear();
         double z2 = now_us();
         d = exec_img(e, &m);
         double z3 = now_us();

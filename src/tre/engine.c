@@ -15,6 +15,7 @@
 #include "trevisor/abi.h"
 #include "kvm/kvm.h"
 #include "tre/elf.h"
+#include "tre/imagecache.h"
 #include "tre/instance.h"
 #include "tre/manifest.h"
 #include "tre/minisign.h"
@@ -163,13 +164,23 @@ int tre_engine_exec(struct tre_engine *e, const void *image, size_t image_size,
     if (r)
         return -ENODEV;
 
-    /* 1. signature: the trust store holds the vendor keys */
-    const struct tre_pubkey *key = NULL;
+    /* 1. signature: the trust store holds the vendor keys. An image whose exact bytes and
+     * signature bytes verified before needs only its key to be still trusted. */
+    uint8_t sha[32], sigsha[32], keyid[8];
+    SHA256(image, image_size, sha);
+    SHA256(sig, sig_size, sigsha);
     pthread_mutex_lock(&e->lock);
-    r = tre_truststore_verify(e->trust, image, image_size, sig, sig_size, &key, err, errlen);
-    uint8_t keyid[8];
-    if (!r)
-        memcpy(keyid, key->keyid, 8);
+    if (imagecache_get_verified(sha, sigsha, keyid) && tre_truststore_find(e->trust, keyid)) {
+        r = 0;
+    } else {
+        const struct tre_pubkey *key = NULL;
+        r = tre_truststore_verify(e->trust, image, image_size, sig, sig_size, &key, err,
+                                  errlen);
+        if (!r) {
+            memcpy(keyid, key->keyid, 8);
+            imagecache_put_verified(sha, sigsha, keyid);
+        }
+    }
     pthread_mutex_unlock(&e->lock);
     if (r)
         return r;
@@ -196,7 +207,7 @@ int tre_engine_exec(struct tre_engine *e, const void *image, size_t image_size,
     const char *trace = getenv("TREVISOR_TRACE");
     ti->trace = trace && *trace == '1';
     memcpy(ti->keyid, keyid, 8);
-    SHA256(image, image_size, ti->sha256);
+    memcpy(ti->sha256, sha, 32);
 
     pthread_mutex_lock(&e->lock);
     unsigned idx = e->max;

@@ -15,7 +15,7 @@
 
 #include "trevisor/abi.h"
 #include "tre/elf.h"
-#include "tre/sitecache.h"
+#include "tre/imagecache.h"
 #include "tre/syscall_sites.h"
 
 #define PAGE 4096ull
@@ -109,7 +109,7 @@ static int load_rewrite_site(struct tre_instance *ti, uint64_t site, char *err, 
 static int load_rewrite_syscalls(struct tre_instance *ti, const uint8_t *img,
                                  const struct tre_elf *elf, char *err, size_t errlen)
 {
-    int cached = sitecache_get(ti->sha256, &ti->sites, &ti->nsites);
+    int cached = imagecache_get_sites(ti->sha256, &ti->sites, &ti->nsites);
     if (cached < 0)
         return cached;
     if (!cached) {
@@ -142,7 +142,7 @@ static int load_rewrite_syscalls(struct tre_instance *ti, const uint8_t *img,
             return r;
     }
     if (!cached)
-        sitecache_put(ti->sha256, ti->sites, ti->nsites);
+        imagecache_put_sites(ti->sha256, ti->sites, ti->nsites);
     return 0;
 }
 
