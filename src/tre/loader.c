@@ -1,7 +1,7 @@
 /* tre/loader.c — builds an instance from a verified, parsed image: lays out its memory
- * (program, stack, message window, heap, doorbell, ring-0 pages), copies the segments,
- * rewrites every `syscall` to a two-byte `out` to TRE_SYSCALL_PORT, writes the Linux initial stack and creates the VM.
- * It never runs the program and never trusts a size the ELF parser has not checked. */
+ * (program, stack, message window, heap, doorbell, ring-0 pages), maps the prepared image
+ * (segments laid out, every `syscall` rewritten to a two-byte `out`; image.c), writes the
+ * Linux initial stack and creates the VM. It never runs the program and never trusts a size the ELF parser has not checked. */
 #include "tre/instance.h"
 
 #include <cpuid.h>
@@ -15,8 +15,7 @@
 
 #include "trevisor/abi.h"
 #include "tre/elf.h"
-#include "tre/imagecache.h"
-#include "tre/syscall_sites.h"
+#include "tre/image.h"
 
 #define PAGE 4096ull
 #define PAGE_DOWN(x) ((x) & ~(PAGE - 1))
@@ -47,23 +46,31 @@ static unsigned load_prot(uint32_t pflags)
     return p;
 }
 
-/* Copies the segments into one physically contiguous block and maps each run of pages
- * with the permissions of the segments that cover it. */
+/* Maps the prepared image (shared, copy-on-write) into one physically contiguous block and
+ * maps each run of its pages with the permissions of the segments that cover it. */
 static int load_segments(struct tre_instance *ti, const uint8_t *img,
                          const struct tre_elf *elf, char *err, size_t errlen)
 {
-    uint64_t lo = PAGE_DOWN(elf->loads[0].vaddr) + ti->load_bias;
-    const struct tre_elf_load *last = &elf->loads[elf->nloads - 1];
-    uint64_t hi = PAGE_UP(last->vaddr + last->memsz) + ti->load_bias;
-    uint64_t span = hi - lo, gpa;
-    if (vmem_alloc(&ti->mem, span, &gpa))
-        return load_fail(err, errlen, -ENOMEM, "load: image needs %llu KiB, more than the manifest's mem",
-                         (unsigned long long)(span >> 10));
+    struct imagecache_image im;
+    uint64_t lo, gpa;
+    int r = image_prepare(ti->sha256, img, elf, ti->load_bias, &im, &lo, err, errlen);
+    if (r)
+        return r;
+    uint64_t span = im.span;
+    ti->sites = im.sites;       /* the instance keeps the site set */
+    ti->nsites = im.nsites;
+    im.sites = NULL;
+    if (vmem_alloc(&ti->mem, span, &gpa)) {
+        imagecache_image_free(&im);
+        return load_fail(err, errlen, -ENOMEM, "load: image needs %llu KiB, more than the "
+                         "manifest's mem", (unsigned long long)(span >> 10));
+    }
+    r = vmem_map_file(&ti->mem, gpa, span, im.fd);
+    imagecache_image_free(&im);
+    if (r)
+        return load_fail(err, errlen, r, "load: cannot map the image: %s", strerror(-r));
     ti->image_lo = lo;
-    ti->image_hi = hi;
-    uint8_t *base = vmem_gpa_ptr(&ti->mem, gpa, span);
-    if (!base)
-        return -EFAULT;
+    ti->image_hi = lo + span;
     uint64_t npages = span / PAGE;
     unsigned *prot = calloc(npages, sizeof *prot);
     if (!prot)
@@ -71,11 +78,9 @@ static int load_segments(struct tre_instance *ti, const uint8_t *img,
     for (unsigned i = 0; i < elf->nloads; i++) {
         const struct tre_elf_load *l = &elf->loads[i];
         uint64_t va = l->vaddr + ti->load_bias;
-        memcpy(base + (va - lo), img + l->offset, l->filesz);
         for (uint64_t p = PAGE_DOWN(va); p < PAGE_UP(va + l->memsz); p += PAGE)
             prot[(p - lo) / PAGE] |= load_prot(l->flags);
     }
-    int r = 0;
     for (uint64_t i = 0; i < npages && !r;) {
         uint64_t j = i;
         while (j < npages && prot[j] == prot[i])
@@ -85,65 +90,14 @@ static int load_segments(struct tre_instance *ti, const uint8_t *img,
             if (r)
                 load_fail(err, errlen, r, "load: cannot map the program at 0x%llx (%s)",
                           (unsigned long long)(lo + i * PAGE), strerror(-r));
+            else if (!(prot[i] & VMEM_W) && vmem_mark_public(&ti->mem, gpa + i * PAGE,
+                                                              (j - i) * PAGE))
+                r = load_fail(err, errlen, -ENOEXEC, "load: too many segments");
         }
         i = j;
     }
     free(prot);
     return r;
-}
-
-/* Rewrites one site: syscall (0f 05) -> out %al, $TRE_SYSCALL_PORT (e6 f5). */
-static int load_rewrite_site(struct tre_instance *ti, uint64_t site, char *err, size_t errlen)
-{
-    uint8_t *op = vmem_user_ptr(&ti->mem, site, 2, VMEM_X);
-    if (!op || op[0] != 0x0f || op[1] != 0x05)
-        return load_fail(err, errlen, -ENOEXEC, "load: syscall site 0x%llx is not in the code",
-                         (unsigned long long)site);
-    op[0] = 0xe6;
-    op[1] = TRE_SYSCALL_PORT;
-    return 0;
-}
-
-/* Finds every syscall in the executable segments (or takes the sites found before for
- * this very image), rewrites each and records the set. */
-static int load_rewrite_syscalls(struct tre_instance *ti, const uint8_t *img,
-                                 const struct tre_elf *elf, char *err, size_t errlen)
-{
-    int cached = imagecache_get_sites(ti->sha256, &ti->sites, &ti->nsites);
-    if (cached < 0)
-        return cached;
-    if (!cached) {
-        for (unsigned i = 0; i < elf->nloads; i++) {
-            const struct tre_elf_load *l = &elf->loads[i];
-            if (!(l->flags & PF_X) || l->filesz == 0)
-                continue;
-            uint64_t *found = NULL;
-            size_t n = 0;
-            uint64_t va = l->vaddr + ti->load_bias;
-            int r = tre_syscall_sites_find(img + l->offset, l->filesz, va, &found, &n, err,
-                                           errlen);
-            if (r)
-                return r;
-            uint64_t *all = realloc(ti->sites, (ti->nsites + n + 1) * sizeof *all);
-            if (!all) {
-                free(found);
-                return -ENOMEM;
-            }
-            ti->sites = all;
-            if (n)
-                memcpy(ti->sites + ti->nsites, found, n * sizeof *found);
-            ti->nsites += n;
-            free(found);
-        }
-    }
-    for (size_t k = 0; k < ti->nsites; k++) {
-        int r = load_rewrite_site(ti, ti->sites[k], err, errlen);
-        if (r)
-            return r;
-    }
-    if (!cached)
-        imagecache_put_sites(ti->sha256, ti->sites, ti->nsites);
-    return 0;
 }
 
 static int load_push(uint8_t *base, uint64_t base_va, uint64_t *sp, uint64_t lo,
@@ -239,9 +193,6 @@ int instance_load(struct tre_instance *ti, const uint8_t *img, size_t len,
     uint64_t budget_start = ti->mem.next_gpa;
 
     r = load_segments(ti, img, elf, err, errlen);
-    if (r)
-        return r;
-    r = load_rewrite_syscalls(ti, img, elf, err, errlen);
     if (r)
         return r;
     uint64_t rsp;

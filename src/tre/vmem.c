@@ -41,11 +41,21 @@ void vmem_destroy(struct tre_vmem *vm)
     size_t npages = vm->size / PAGE;
     unsigned char *vec = malloc(npages);
     if (vec && mincore(vm->host, vm->size, vec) == 0) {
+        for (unsigned k = 0; k < vm->npublic; k++)
+            memset(vec + vm->public[k].gpa / PAGE, 0, vm->public[k].len / PAGE);
         for (size_t i = 0; i < npages; i++)
             if (vec[i] & 1)
                 explicit_bzero(vm->host + i * PAGE, PAGE);
     } else {
-        explicit_bzero(vm->host, vm->size);
+        /* cannot tell what is resident: wipe all, skipping the read-only image */
+        uint64_t at = 0;
+        for (unsigned k = 0; k <= vm->npublic; k++) {
+            uint64_t end = k < vm->npublic ? vm->public[k].gpa : vm->size;
+            if (end > at)
+                explicit_bzero(vm->host + at, end - at);
+            if (k < vm->npublic)
+                at = vm->public[k].gpa + vm->public[k].len;
+        }
     }
     free(vec);
     if (vmem_wiped_hook)
@@ -64,6 +74,32 @@ int vmem_alloc(struct tre_vmem *vm, uint64_t len, uint64_t *gpa)
         return -ENOMEM;
     *gpa = vm->next_gpa;
     vm->next_gpa += rounded;
+    return 0;
+}
+
+int vmem_map_file(struct tre_vmem *vm, uint64_t gpa, uint64_t len, int fd)
+{
+    if (gpa % PAGE || len % PAGE || !vmem_gpa_ptr(vm, gpa, len))
+        return -EINVAL;
+    void *p = mmap(vm->host + gpa, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED,
+                   fd, 0);
+    return p == MAP_FAILED ? -errno : 0;
+}
+
+int vmem_mark_public(struct tre_vmem *vm, uint64_t gpa, uint64_t len)
+{
+    if (gpa % PAGE || len % PAGE || !vmem_gpa_ptr(vm, gpa, len))
+        return -EINVAL;
+    if (vm->npublic == VMEM_MAX_PUBLIC)
+        return -ENOSPC;
+    /* kept in ascending order for the wipe */
+    unsigned i = vm->npublic++;
+    while (i > 0 && vm->public[i - 1].gpa > gpa) {
+        vm->public[i] = vm->public[i - 1];
+        i--;
+    }
+    vm->public[i].gpa = gpa;
+    vm->public[i].len = len;
     return 0;
 }
 

@@ -19,6 +19,8 @@ struct vmem_region {
     unsigned prot;
 };
 
+#define VMEM_MAX_PUBLIC 16
+
 struct tre_vmem {
     uint8_t *host;          /* host mapping of guest-physical [0, size) */
     uint64_t size;
@@ -26,13 +28,20 @@ struct tre_vmem {
     uint64_t pml4_gpa;
     unsigned nregions;
     struct vmem_region regions[VMEM_MAX_REGIONS];
+    unsigned npublic;       /* read-only ranges of the shared prepared image: not wiped */
+    struct { uint64_t gpa, len; } public[VMEM_MAX_PUBLIC];
 };
 
 int vmem_init(struct tre_vmem *vm, uint64_t size);
-/* Wipes every page the instance touched, then unmaps. Safe on a zeroed struct. */
+/* Wipes every page the instance touched (but its public ones), then unmaps. Safe on a zeroed struct. */
 void vmem_destroy(struct tre_vmem *vm);
 /* Allocates len bytes (rounded up to pages) of guest-physical memory, zeroed. */
 int vmem_alloc(struct tre_vmem *vm, uint64_t len, uint64_t *gpa);
+/* Places a file (the prepared image) copy-on-write at guest-physical [gpa, gpa+len). */
+int vmem_map_file(struct tre_vmem *vm, uint64_t gpa, uint64_t len, int fd);
+/* Marks [gpa, gpa+len) as the image's read-only pages: public bytes the program can never
+ * write, left out of the wipe (wiping would only copy them). */
+int vmem_mark_public(struct tre_vmem *vm, uint64_t gpa, uint64_t len);
 /* Host pointer for guest-physical [gpa, gpa+len), or NULL if any of it is outside. */
 void *vmem_gpa_ptr(struct tre_vmem *vm, uint64_t gpa, uint64_t len);
 /* Maps [va, va+len) to [gpa, gpa+len) with prot (page-aligned; gpa may lie outside the
