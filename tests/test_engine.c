@@ -137,7 +137,7 @@ static void test_faults_end_only_their_instance(void)
         { 6, "divide error" },
         { 7, "ended: " },   /* int3 through a DPL-0 gate: #GP, or #BP under PVM */
         { 8, "general protection fault" },   /* cli */
-        { 9, "page fault (write, not present)" },
+        { 9, "(stack overflow into the guard page)" },
         { 10, "read from the doorbell page" },
         { 11, "ended: " },  /* int $0x80 past the IDT limit: #GP, or #UD under PVM */
         { 12, "general protection fault" },  /* out to a stub's port from CPL3 */

@@ -30,7 +30,7 @@ struct tre_exec_info {
 
 int tre_engine_new(const struct tre_engine_config *cfg, struct tre_engine **out,
                    char *err, size_t errlen);
-/* Ends and wipes every instance, then frees the engine. */
+/* Ends and wipes every instance, then frees the engine. No call may be in flight. */
 void tre_engine_free(struct tre_engine *e);
 /* Adds a vendor public key (the text of a minisign .pub file, or its base64 line). */
 int tre_engine_trust(struct tre_engine *e, const char *pubkey_text, size_t len,

@@ -127,11 +127,13 @@ static int instance_fault(struct tre_instance *ti, unsigned vector,
         uint64_t cr2 = 0;
         if (kvm_vcpu_get_sregs(&ti->kvm, &s) == 0)
             cr2 = s.cr2;
-        return instance_kill(ti, -EFAULT, "page fault (%s, %s%s) at rip=0x%llx addr=0x%llx",
+        int guard = cr2 < ti->stack_lo && ti->stack_lo - cr2 <= TRE_PAGE_SIZE;
+        return instance_kill(ti, -EFAULT, "page fault (%s, %s%s) at rip=0x%llx addr=0x%llx%s",
                              (f->error & 2) ? "write" : (f->error & 16) ? "execute" : "read",
                              (f->error & 1) ? "protection" : "not present",
                              (f->error & 4) ? "" : ", in ring 0",
-                             (unsigned long long)f->rip, (unsigned long long)cr2);
+                             (unsigned long long)f->rip, (unsigned long long)cr2,
+                             guard ? " (stack overflow into the guard page)" : "");
     }
     return instance_kill(ti, -EFAULT, "%s (vector %u, error 0x%llx) at rip=0x%llx", name,
                          vector, (unsigned long long)f->error, (unsigned long long)f->rip);

@@ -33,7 +33,6 @@ struct tre_instance {
     uint64_t *sites;              /* rewritten syscall addresses, ascending */
     size_t nsites;
     uint64_t load_bias;           /* TRE_PIE_BASE for static-pie, else 0 */
-    uint64_t image_lo, image_hi;  /* the program's segments, page-rounded */
     uint64_t stack_lo, stack_size;
     uint64_t window_size;
     uint8_t *window;              /* host view of the message window (checked once) */

@@ -69,8 +69,6 @@ static int load_segments(struct tre_instance *ti, const uint8_t *img,
     imagecache_image_free(&im);
     if (r)
         return load_fail(err, errlen, r, "load: cannot map the image: %s", strerror(-r));
-    ti->image_lo = lo;
-    ti->image_hi = lo + span;
     uint64_t npages = span / PAGE;
     unsigned *prot = calloc(npages, sizeof *prot);
     if (!prot)
