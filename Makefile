@@ -50,6 +50,7 @@ $(B)/bench/%: bench/%.c $(B)/libtrevisor.a
 # TRE programs and the SDK (never sanitized: they run inside instances, not in trevisor)
 include sdk/sdk.mk
 include tests/tests.mk
+-include client/client.mk
 
 deps:
 	@scripts/deps.sh
