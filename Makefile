@@ -26,7 +26,7 @@ CLI_OBJS := $(CLI_SRCS:%.c=$(B)/obj/%.o)
 TESTS    := $(TEST_SRCS:tests/%.c=$(B)/tests/%)
 
 .PHONY: all deps check demo bench fuzz clean examples check-run
-all: $(B)/trevisor $(TESTS) examples test-progs
+all: $(B)/trevisor $(TESTS) examples test-progs example-clients
 
 $(B)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -49,8 +49,9 @@ $(B)/bench/%: bench/%.c $(B)/libtrevisor.a
 
 # TRE programs and the SDK (never sanitized: they run inside instances, not in trevisor)
 include sdk/sdk.mk
+include client/client.mk
+include sdk/examples/clients.mk
 include tests/tests.mk
--include client/client.mk
 
 deps:
 	@scripts/deps.sh

@@ -14,3 +14,9 @@ $(PROGS_B)/bad-dynamic: tests/badprogs/no_manifest.c
 TEST_PROGS := evil bad-manifest bad-nomanifest bad-dynamic
 .PHONY: test-progs
 test-progs: $(TEST_PROGS:%=$(PROGS_B)/%) $(TEST_PROGS:%=$(PROGS_B)/%.minisig)
+
+# hosted mode end to end: libtre (the client) plus the engine library for the fixture
+$(B)/tests/test_hosted: tests/test_hosted.c $(CLIENT_B)/libtre.a $(B)/libtrevisor.a tests/check.h \
+                        tests/fixture.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests -o $@ $< $(CLIENT_B)/libtre.a $(B)/libtrevisor.a $(LDFLAGS) $(LDLIBS)
