@@ -43,9 +43,9 @@ $(B)/tests/%: tests/%.c $(B)/libtrevisor.a tests/check.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests -o $@ $< $(B)/libtrevisor.a $(LDFLAGS) $(LDLIBS)
 
-$(B)/bench/%: bench/%.c $(B)/libtrevisor.a
+$(B)/bench/bench: bench/bench.c $(B)/libtrevisor.a $(B)/client/libtre.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $< $(B)/libtrevisor.a $(LDFLAGS) $(LDLIBS)
+	$(CC) $(CFLAGS) -o $@ $< $(B)/client/libtre.a $(B)/libtrevisor.a $(LDFLAGS) $(LDLIBS)
 
 # TRE programs and the SDK (never sanitized: they run inside instances, not in trevisor)
 include sdk/sdk.mk

@@ -3,5 +3,5 @@
 # stdout and the figures to bench/results.json.
 set -eu
 cd "$(dirname "$0")/.."
-make --no-print-directory build/bench/bench_engine
-TREVISOR_BUILD=build build/bench/bench_engine bench/results.json
+make --no-print-directory build/bench/bench
+TREVISOR_BUILD=build build/bench/bench bench/results.json
