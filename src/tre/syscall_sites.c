@@ -300,6 +300,12 @@ out_close:
     cs_close(&cs);
 out_free:
     tre_syscall_scan_free(&res);
+    if (m.starts && m.undec && m.odd && m.sys) { /* they describe the vendor's code */
+        explicit_bzero(m.starts, bmlen);
+        explicit_bzero(m.undec, bmlen);
+        explicit_bzero(m.odd, bmlen);
+        explicit_bzero(m.sys, bmlen);
+    }
     free(m.starts);
     free(m.undec);
     free(m.odd);

@@ -28,8 +28,11 @@ struct tre_syscall_scan {
 
 /* Scans one executable segment's bytes (code, len) mapped at vaddr. On success *sites is a
  * malloc'd ascending array of the virtual addresses of every `syscall` instruction (NULL
- * when there are none), *nsites its count. Refuses (-ENOEXEC, err says where) if any 0f 05
- * byte pair cannot be placed cleanly; -ENOMEM/-EIO if the decoder or memory fails. */
+ * when there are none; data-like ones are not included), *nsites its count. Refuses
+ * (-ENOEXEC, err says where) if any 0f 05 byte pair cannot be placed cleanly: a prefixed
+ * syscall, a pair overlapping undecodable bytes, or a syscall fewer than
+ * TRE_SYSCALL_SITES_RESYNC bytes after undecodable bytes. -ENOMEM/-EIO if the decoder or
+ * memory fails, -EINVAL on bad arguments. */
 int tre_syscall_sites_find(const uint8_t *code, size_t len, uint64_t vaddr, uint64_t **sites,
                            size_t *nsites, char *err, size_t errlen);
 
