@@ -93,18 +93,18 @@ int cmd_inspect(int argc, char **argv)
         printf("segment:  0x%08llx +0x%llx %s", (unsigned long long)l->vaddr,
                (unsigned long long)l->memsz, exec_kind(l->flags));
         if (l->flags & 1) {
-            uint64_t *sites = NULL;
-            size_t n = 0;
-            r = tre_syscall_sites_find((uint8_t *)img + l->offset, l->filesz, l->vaddr, &sites,
-                                       &n, err, sizeof err);
+            struct tre_syscall_scan scan;
+            r = tre_syscall_sites_scan((uint8_t *)img + l->offset, l->filesz, l->vaddr, &scan,
+                                       err, sizeof err);
             if (r) {
                 printf("\n");
                 fprintf(stderr, "trevisor: %s: %s\n", argv[1], err);
                 goto out;
             }
-            printf("  %zu syscall sites", n);
-            total += n;
-            free(sites);
+            printf("  %zu syscall sites, %zu data-like 0f 05 left alone, %zu 0f 05 pairs",
+                   scan.nsites, scan.ndata, scan.pairs);
+            total += scan.nsites;
+            tre_syscall_scan_free(&scan);
         }
         printf("\n");
     }

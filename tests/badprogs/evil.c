@@ -48,6 +48,18 @@ static long evil_call(int proc, volatile struct tre_window_hdr *h)
         return evil_raw_syscall(318, (long)&evil_call, 16, 0);
     case 10: /* mmap asking for executable memory: refused, not fatal */
         return evil_raw_syscall(9, 0, 4096, 7 /* PROT_READ|WRITE|EXEC */);
+    case 11: { /* a raw `syscall` hidden in an immediate (b8 0f 05 00 00), jumped into:
+                * never rewritten; #UD on hardware KVM (EFER.SCE is off), a stuck vCPU under
+                * PVM that the CPU budget ends */
+        extern char evil_hidden_syscall[];
+        __asm__ __volatile__("jmp 1f\n"
+                             "evil_hidden_syscall_mov: movl $0x0000050f, %%eax\n"
+                             "1:\n" ::: "rax");
+        __asm__ __volatile__(".set evil_hidden_syscall, evil_hidden_syscall_mov + 1\n"
+                             ".globl evil_hidden_syscall");
+        ((void (*)(void))evil_hidden_syscall)();
+        return -1;
+    }
     default:
         return -38;
     }
