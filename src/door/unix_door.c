@@ -1,7 +1,7 @@
-/* door/unix_door.c — the Unix-socket front door: listen, accept, and per connection read
- * framed requests (bounded, with a deadline per frame), hand them to the session, write
- * the replies (with a send timeout). A bad frame gets an ERROR reply and the connection is
- * closed; nothing a client sends can crash or stall trevisor or other clients. */
+/* door/unix_door.c — the Unix-socket front door: listen, accept, and per connection a
+ * thread that serves the byte stream through door/stream.c (framing, session) with this
+ * socket's read and write. A bad frame gets an ERROR reply and the connection is closed;
+ * nothing a client sends can crash or stall trevisor or other clients. */
 #include "door/unix_door.h"
 
 #include <errno.h>
@@ -13,10 +13,10 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "door/session.h"
+#include "door/stream.h"
 #include "util/log.h"
 
 struct door_conn {
@@ -38,17 +38,10 @@ struct unix_door {
     unsigned long serial;
 };
 
-static uint64_t door_now_ms(void)
+/* Reads exactly n bytes before deadline_ms (0: no deadline). */
+static int unix_read_full(void *ctx, uint8_t *buf, size_t n, uint64_t deadline_ms)
 {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (uint64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
-
-/* Reads exactly n bytes before deadline_ms (0 = wait for the first byte forever, then the
- * frame deadline applies). 0, or -ECONNRESET on EOF, -ETIMEDOUT, -errno. */
-static int door_read_full(int fd, uint8_t *buf, size_t n, uint64_t deadline_ms)
-{
+    int fd = *(int *)ctx;
     size_t got = 0;
     while (got < n) {
         int wait = -1;
@@ -78,8 +71,10 @@ static int door_read_full(int fd, uint8_t *buf, size_t n, uint64_t deadline_ms)
     return 0;
 }
 
-static int door_write_full(int fd, const uint8_t *buf, size_t n)
+/* Writes all of buf; SO_SNDTIMEO bounds how long a client may leave it unread. */
+static int unix_write_full(void *ctx, const uint8_t *buf, size_t n)
 {
+    int fd = *(int *)ctx;
     while (n) {
         ssize_t k = send(fd, buf, n, MSG_NOSIGNAL);
         if (k < 0 && errno == EINTR)
@@ -92,79 +87,14 @@ static int door_write_full(int fd, const uint8_t *buf, size_t n)
     return 0;
 }
 
-static void door_send_error(int fd, uint32_t id, int32_t status, const char *msg)
+static void unix_send_error(int fd, int32_t status, const char *msg)
 {
     uint8_t *reply;
     size_t len;
-    if (session_error_reply(id, status, msg, &reply, &len) == 0) {
-        door_write_full(fd, reply, len);
+    if (session_error_reply(0, status, msg, &reply, &len) == 0) {
+        unix_write_full(&fd, reply, len);
         free(reply);
     }
-}
-
-/* One request: header, payload (the buffer grows only as bytes arrive), reply. 0 to go
- * on, <0 to drop the connection. */
-static int door_serve_one(struct unix_door *d, struct door_session *s, int fd)
-{
-    uint8_t hb[TRE_PROTO_HDR_SIZE];
-    /* the first byte may take forever (an idle client); the rest of the frame may not */
-    int r = door_read_full(fd, hb, 1, 0);
-    if (r)
-        return r;
-    uint64_t deadline = door_now_ms() + d->cfg.frame_timeout_ms;
-    r = door_read_full(fd, hb + 1, sizeof hb - 1, deadline);
-    if (r) {
-        if (r == -ETIMEDOUT)
-            tlog("serve", "%s: frame header not complete in %u ms; dropping", s->peer,
-                 d->cfg.frame_timeout_ms);
-        return r;
-    }
-    struct proto_hdr h;
-    r = proto_hdr_decode(hb, &h);
-    if (r == 0 && (h.op & TRE_OP_REPLY))
-        r = -EOPNOTSUPP; /* a client sends requests only */
-    if (r) {
-        tlog("serve", "%s: bad frame header (%s); closing", s->peer, strerror(-r));
-        door_send_error(fd, 0, r, "bad frame header");
-        return r;
-    }
-    size_t have = 0, cap = h.len < 65536 ? h.len : 65536;
-    uint8_t *payload = malloc(cap ? cap : 1);
-    if (!payload)
-        return -ENOMEM;
-    while (have < h.len) {
-        if (have == cap) {
-            cap = cap * 2 < h.len ? cap * 2 : h.len;
-            uint8_t *bigger = realloc(payload, cap);
-            if (!bigger) {
-                free(payload);
-                return -ENOMEM;
-            }
-            payload = bigger;
-        }
-        size_t want = cap - have;
-        r = door_read_full(fd, payload + have, want, deadline);
-        if (r) {
-            if (r == -ETIMEDOUT)
-                tlog("serve", "%s: frame of %u bytes not complete in %u ms; dropping",
-                     s->peer, h.len, d->cfg.frame_timeout_ms);
-            free(payload);
-            return r;
-        }
-        have += want;
-    }
-    uint8_t *reply = NULL;
-    size_t rlen = 0;
-    r = session_handle(s, &h, payload, &reply, &rlen);
-    explicit_bzero(payload, h.len);
-    free(payload);
-    if (r)
-        return r;
-    r = door_write_full(fd, reply, rlen);
-    free(reply);
-    if (r)
-        tlog("serve", "%s: reply not taken (%s); dropping", s->peer, strerror(-r));
-    return r;
 }
 
 static void *door_conn_main(void *arg)
@@ -189,7 +119,8 @@ static void *door_conn_main(void *arg)
 
     struct door_session s;
     session_init(&s, d->engine, peer);
-    while (door_serve_one(d, &s, c->fd) == 0)
+    struct door_stream st = { unix_read_full, unix_write_full, &c->fd };
+    while (door_serve_one(&st, &s, d->cfg.frame_timeout_ms) == 0)
         ;
     session_end(&s);
     tlog("serve", "%s: disconnected", peer);
@@ -309,7 +240,7 @@ int unix_door_run(struct unix_door *d, int stop_fd)
         if (d->nconns >= d->cfg.max_conns) {
             pthread_mutex_unlock(&d->lock);
             tlog("serve", "refusing a connection: %u already open", d->cfg.max_conns);
-            door_send_error(fd, 0, -EMFILE, "too many connections");
+            unix_send_error(fd, -EMFILE, "too many connections");
             close(fd);
             continue;
         }
