@@ -52,6 +52,7 @@ include sdk/sdk.mk
 include client/client.mk
 include sdk/examples/clients.mk
 include tests/tests.mk
+include guest/guest.mk
 
 deps:
 	@scripts/deps.sh

@@ -10,6 +10,7 @@ int cmd_trust(int argc, char **argv);    /* cmd_keys.c: the vendor trust store *
 int cmd_inspect(int argc, char **argv);  /* cmd_exec.c: show an image's manifest */
 int cmd_exec(int argc, char **argv);     /* cmd_exec.c: run a program and call it */
 int cmd_serve(int argc, char **argv);    /* cmd_serve.c: hosted mode on a Unix socket */
+int cmd_run(int argc, char **argv);      /* cmd_run.c: the user environment under QEMU */
 
 /* The configuration directory: --config DIR, else $TREVISOR_CONFIG, else /etc/trevisor. */
 const char *cli_config_dir(const char *override);

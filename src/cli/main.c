@@ -16,6 +16,7 @@ static const char main_usage[] =
     "  inspect   show an image's manifest, measurement and syscall sites\n"
     "  exec      run a TRE program in its own KVM instance and call it\n"
     "  serve     hosted mode: serve TRE programs to local clients on a Unix socket\n"
+    "  run       the owner's OS under QEMU, reaching TRE programs through vsock\n"
     "\n"
     "Each command takes --help. Configuration: --config DIR, else $TREVISOR_CONFIG,\n"
     "else /etc/trevisor (vendor keys in DIR/vendors/*.pub).\n";
@@ -38,7 +39,7 @@ int main(int argc, char **argv)
     } cmds[] = {
         { "keygen", cmd_keygen }, { "sign", cmd_sign }, { "verify", cmd_verify },
         { "trust", cmd_trust }, { "inspect", cmd_inspect }, { "exec", cmd_exec },
-        { "serve", cmd_serve },
+        { "serve", cmd_serve }, { "run", cmd_run },
     };
     if (argc < 2) {
         fputs(main_usage, stderr);

@@ -30,5 +30,12 @@ void *gmem_gpa(const struct gmem *m, uint64_t gpa, uint64_t len);
 void *gmem_uva(const struct gmem *m, uint64_t uva, uint64_t len);
 /* Unmaps every region. */
 void gmem_clear(struct gmem *m);
+/* Maps [mmap_offset, mmap_offset+size) of fd (MAP_SHARED, read/write) as guest-physical
+ * [gpa, gpa+size) = front-end virtual [uva, uva+size). Refuses a full table (-E2BIG), an
+ * empty or wrapping range, one that overlaps an existing region in either address space,
+ * and an fd that is not a regular file at least mmap_offset+size long (-EINVAL). The fd
+ * stays the caller's (the mapping keeps its own reference). */
+int gmem_add_region(struct gmem *m, uint64_t gpa, uint64_t size, uint64_t uva,
+                    uint64_t mmap_offset, int fd);
 
 #endif

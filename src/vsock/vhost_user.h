@@ -40,7 +40,23 @@ struct vhost_user {
 int vhost_user_handle_one(struct vhost_user *vu);
 void vhost_user_init(struct vhost_user *vu, int fd, const struct vhost_user_device_ops *ops,
                      void *dev);
+/* A queue's kick eventfd is readable: drains it and calls ops->kick if the queue is set
+ * up, enabled and not broken. */
+void vhost_user_kick(struct vhost_user *vu, unsigned qidx);
 /* Closes the eventfds, unmaps guest memory, resets the queues. */
 void vhost_user_cleanup(struct vhost_user *vu);
+
+/* Handles one whole message already read: msg is the 12-byte header and its payload (len
+ * must be exactly 12 + the header's size), fds[0..nfds) the fds that came with it. It
+ * always consumes the fds: each is kept (eventfds) or closed, also on error. Returns as
+ * vhost_user_handle_one (which is a reader over this). */
+int vhost_user_handle_msg(struct vhost_user *vu, const void *msg, size_t len, int *fds,
+                          unsigned nfds);
+/* The event loop saw vq[qidx].kick_fd readable: drains it and, if the queue is ready
+ * (started, enabled, not broken), calls ops->kick. The fds in vq[] change while messages
+ * are handled (SET_VRING_KICK, GET_VRING_BASE, resets): re-read them after each one. */
+void vhost_user_kick(struct vhost_user *vu, unsigned qidx);
+/* 1 if the device may use vq[qidx] now: started by its kick fd, enabled, not broken. */
+int vhost_user_queue_ready(const struct vhost_user *vu, unsigned qidx);
 
 #endif

@@ -39,5 +39,8 @@ void virtq_push(struct virtq *q, uint16_t head, uint32_t written);
 /* Signals the guest through the call eventfd (if any). */
 void virtq_notify(struct virtq *q);
 void virtq_reset(struct virtq *q);
+/* The initial state of a fresh struct: no ring, fds -1. virtq_reset also closes the
+ * queue's kick, call and err fds (those >= 0) first, so use virtq_init before any. */
+void virtq_init(struct virtq *q);
 
 #endif
