@@ -52,7 +52,18 @@ include sdk/sdk.mk
 include client/client.mk
 include sdk/examples/clients.mk
 include tests/tests.mk
+
+# the user environment's image: the static tre client, the examples' clients, the hostile
+# test tool, and the signed TRE images they run
+GUEST_PROGS := add-glibc ecdsa-sign spin faults nullrpc
+GUEST_EXTRA := ?$(B)/client/tre-static:/bin/tre \
+               $(B)/examples/add_client-static:/bin/add_client \
+               $(B)/examples/sign_client-static:/bin/sign_client \
+               $(B)/examples/vsock_hostile-static:/bin/vsock_hostile \
+               $(foreach p,$(GUEST_PROGS),$(B)/progs/$(p):/progs/$(p) \
+                                          $(B)/progs/$(p).minisig:/progs/$(p).minisig)
 include guest/guest.mk
+guest-image: guest-clients $(foreach p,$(GUEST_PROGS),$(B)/progs/$(p) $(B)/progs/$(p).minisig)
 
 deps:
 	@scripts/deps.sh
