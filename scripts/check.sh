@@ -21,6 +21,11 @@ echo "== build"
 if ! make --no-print-directory -j"$jobs" all; then
     echo "FAIL build"; fail_build=$((fail_build + 1))
 fi
+echo "== the user environment's image (Debian kernel + busybox; cached after the first run)"
+scripts/guest-deps.sh all
+if ! make --no-print-directory guest-image; then
+    echo "FAIL guest-image"; fail_build=$((fail_build + 1))
+fi
 echo "== tests"
 TREVISOR_BUILD=build tests/run.sh build "$tally" ""
 
@@ -33,7 +38,7 @@ echo "$p $f 0" >> "$tally"
 rm -f "$fz"
 
 echo "== build with ASan+UBSan"
-if ! make --no-print-directory -j"$jobs" SAN=1 all; then
+if ! make --no-print-directory -j"$jobs" SAN=1 all || ! make --no-print-directory SAN=1 guest-image; then
     echo "FAIL build (sanitizers)"; fail_build=$((fail_build + 1))
 fi
 echo "== tests with ASan+UBSan"

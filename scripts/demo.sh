@@ -55,3 +55,18 @@ echo "== stopping the server (SIGTERM): every instance ends and is wiped"
 kill "$server"; wait "$server" || true; server=""
 echo "-- the server's log:"
 cat "$work/serve.log"
+
+echo
+echo "== the user environment: the owner's OS (Debian's kernel, busybox) under QEMU, reaching"
+echo "   the TRE only through trevisor's vhost-user-vsock device"
+scripts/guest-deps.sh all >/dev/null
+make --no-print-directory guest-image >/dev/null
+"$B/trevisor" run --kernel "$B/guest/vmlinux" --initrd "$B/guest/initrd.cpio.gz" \
+    --cmdline "console=ttyS0 quiet panic=-1 trevisor.run=demo" --config "$work" \
+    --mem 256M | tee "$work/console.txt"
+grep '^demo-message: ' "$work/console.txt" | sed 's/^demo-message: //' | tr -d '\r' > "$work/gmsg.txt"
+grep '^demo-pubkey: ' "$work/console.txt" | sed 's/^demo-pubkey: //' | tr -d '\r' > "$work/gpub.pem"
+grep '^demo-signature: ' "$work/console.txt" | sed 's/^demo-signature: //' | tr -d '\r\n' |
+    perl -ne 'print pack("H*", $_)' > "$work/gsig.der"
+echo "-- OpenSSL on the host checks the signature the guest got from the TRE:"
+openssl dgst -sha256 -verify "$work/gpub.pem" -signature "$work/gsig.der" "$work/gmsg.txt"

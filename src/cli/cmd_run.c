@@ -146,7 +146,7 @@ int cmd_run(int argc, char **argv)
     if (pthread_create(&th, NULL, run_vsock_main, &loop) != 0)
         goto out;
     pid_t pid;
-    int r = qemu_spawn(&cmd, &pid);
+    int r = qemu_spawn(&cmd, -1, &pid);
     if (r) {
         fprintf(stderr, "trevisor: run: cannot start %s: %s\n", cmd.argv[0], strerror(-r));
         if (write(stopfds[1], "x", 1) != 1)

@@ -163,8 +163,15 @@ int qemu_cmdline_string(const struct qemu_cmd *c, char *out, size_t outlen)
     return 0;
 }
 
-int qemu_spawn(const struct qemu_cmd *c, pid_t *pid)
+int qemu_spawn(const struct qemu_cmd *c, int console_fd, pid_t *pid)
 {
-    int r = posix_spawnp(pid, c->argv[0], NULL, NULL, c->argv, environ);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    if (console_fd >= 0) {
+        posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+        posix_spawn_file_actions_adddup2(&fa, console_fd, 1);
+    }
+    int r = posix_spawnp(pid, c->argv[0], &fa, NULL, c->argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
     return r ? -r : 0;
 }

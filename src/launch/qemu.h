@@ -36,8 +36,9 @@ int qemu_build(const struct qemu_config *cfg, struct qemu_cmd *cmd, char *err, s
 void qemu_cmd_free(struct qemu_cmd *cmd);
 /* The whole command line as one line (for the log and, later, the measurement). */
 int qemu_cmdline_string(const struct qemu_cmd *cmd, char *out, size_t outlen);
-/* Starts QEMU (stdin/stdout/stderr inherited: the console is this terminal). */
-int qemu_spawn(const struct qemu_cmd *cmd, pid_t *pid);
+/* Starts QEMU. console_fd < 0: stdin/stdout/stderr inherited (the console is this
+ * terminal); else the console's output goes to console_fd and stdin is /dev/null. */
+int qemu_spawn(const struct qemu_cmd *cmd, int console_fd, pid_t *pid);
 /* Parses "512M", "1G", "268435456". */
 int qemu_parse_size(const char *s, uint64_t *out);
 

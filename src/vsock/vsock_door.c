@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,9 @@ struct vsock_door {
     int lfd;
     char path[108];
     struct vsock_dev *dev;
+    struct vhost_user vu;
+    pthread_mutex_t memlock;     /* the memory table: held while a message may change it */
+    int vu_live;
 };
 
 int vsock_door_open(const struct vsock_door_config *cfg, struct vsock_door **out,
@@ -41,6 +45,7 @@ int vsock_door_open(const struct vsock_door_config *cfg, struct vsock_door **out
         d->cfg.guest_cid = 3;
     snprintf(d->path, sizeof d->path, "%s", cfg->path);
     strcpy(sa.sun_path, cfg->path);
+    pthread_mutex_init(&d->memlock, NULL);
     struct vsock_dev_config dc = { .guest_cid = d->cfg.guest_cid, .engine = cfg->engine };
     int r = vsock_dev_new(&dc, &d->dev);
     if (r) {
@@ -87,9 +92,12 @@ int vsock_door_run(struct vsock_door *d, int stop_fd)
         return -errno;
     tlog("vsock", "front end connected on %s; guest CID %llu, TRE port %u", d->path,
          (unsigned long long)d->cfg.guest_cid, 7300u);
-    struct vhost_user vu;
-    vhost_user_init(&vu, fd, vsock_dev_ops(), d->dev);
-    vsock_dev_attach(d->dev, &vu);
+    struct vhost_user *vup = &d->vu;
+    pthread_mutex_lock(&d->memlock);
+    vhost_user_init(vup, fd, vsock_dev_ops(), d->dev);
+    d->vu_live = 1;
+    pthread_mutex_unlock(&d->memlock);
+    vsock_dev_attach(d->dev, vup);
     int result = 0;
     for (;;) {
         struct pollfd p[3 + VHOST_USER_MAX_QUEUES];
@@ -99,9 +107,9 @@ int vsock_door_run(struct vsock_door *d, int stop_fd)
         p[n++] = (struct pollfd){ .fd = stop_fd, .events = POLLIN };
         unsigned first_q = n;
         for (unsigned q = 0; q < VHOST_USER_MAX_QUEUES; q++)
-            if (vu.vq[q].kick_fd >= 0) {
+            if (vup->vq[q].kick_fd >= 0) {
                 qmap[n - first_q] = q;
-                p[n++] = (struct pollfd){ .fd = vu.vq[q].kick_fd, .events = POLLIN };
+                p[n++] = (struct pollfd){ .fd = vup->vq[q].kick_fd, .events = POLLIN };
             }
         int r = poll(p, n, -1);
         if (r < 0 && errno == EINTR)
@@ -113,7 +121,9 @@ int vsock_door_run(struct vsock_door *d, int stop_fd)
             break;
         }
         if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
-            r = vhost_user_handle_one(&vu);
+            pthread_mutex_lock(&d->memlock);
+            r = vhost_user_handle_one(vup);
+            pthread_mutex_unlock(&d->memlock);
             if (r) {
                 if (r != -ECONNRESET)
                     tlog("vsock", "front end: %s; disconnecting", strerror(-r));
@@ -124,15 +134,45 @@ int vsock_door_run(struct vsock_door *d, int stop_fd)
         }
         for (unsigned i = first_q; i < n; i++)
             if (p[i].revents & POLLIN)
-                vhost_user_kick(&vu, qmap[i - first_q]);
+                vhost_user_kick(vup, qmap[i - first_q]);
         if (p[1].revents & POLLIN)
             vsock_dev_flush(d->dev);
     }
     vsock_dev_ops()->reset(d->dev);
     vsock_dev_attach(d->dev, NULL);
-    vhost_user_cleanup(&vu);
+    pthread_mutex_lock(&d->memlock);
+    vhost_user_cleanup(vup);
+    d->vu_live = 0;
+    pthread_mutex_unlock(&d->memlock);
     close(fd);
     return result;
+}
+
+long vsock_door_debug_scan(struct vsock_door *d, const void *needle, size_t len,
+                           uint64_t *ram_bytes, void **first_host)
+{
+    long n = 0;
+    uint64_t total = 0;
+    pthread_mutex_lock(&d->memlock);
+    if (d->vu_live)
+        for (unsigned i = 0; i < d->vu.mem.nregions; i++) {
+            const struct gmem_region *g = &d->vu.mem.regions[i];
+            if (i == 0 && first_host)
+                *first_host = g->host;
+            total += g->size;
+            const uint8_t *p = g->host, *end = g->host + g->size;
+            while (len && (size_t)(end - p) >= len) {
+                const uint8_t *hit = memmem(p, (size_t)(end - p), needle, len);
+                if (!hit)
+                    break;
+                n++;
+                p = hit + 1;
+            }
+        }
+    pthread_mutex_unlock(&d->memlock);
+    if (ram_bytes)
+        *ram_bytes = total;
+    return n;
 }
 
 void vsock_door_free(struct vsock_door *d)
@@ -143,5 +183,6 @@ void vsock_door_free(struct vsock_door *d)
         close(d->lfd);
     unlink(d->path);
     vsock_dev_free(d->dev);
+    pthread_mutex_destroy(&d->memlock);
     free(d);
 }

@@ -22,5 +22,10 @@ int vsock_door_open(const struct vsock_door_config *cfg, struct vsock_door **out
  * readable (1). Either way every guest connection is ended and its instances closed. */
 int vsock_door_run(struct vsock_door *d, int stop_fd);
 void vsock_door_free(struct vsock_door *d);
+/* Isolation tests: occurrences of needle in all of the guest's RAM as trevisor maps it
+ * (0 before the front end shared it); *ram_bytes the RAM size seen, *first_host where
+ * trevisor maps the first region. */
+long vsock_door_debug_scan(struct vsock_door *d, const void *needle, size_t len,
+                           uint64_t *ram_bytes, void **first_host);
 
 #endif

@@ -1,0 +1,169 @@
+/* tests/test_guest.c — the user environment end to end under QEMU (TCG here): the engine,
+ * the vsock front door and QEMU in this process's control, the guest image running
+ * /tests/e2e.sh (the examples, eight concurrent clients, a client killed mid-call, a TRE
+ * crash, hostile guest programs). Meanwhile a TRE instance of the host holds a secret
+ * canary, and the guest's whole RAM, as trevisor maps it, is scanned during and after the
+ * guest's TRE calls: it must never contain the canary (a marker the guest writes must be
+ * found, so the scanner does see guest RAM). A TRE program probing the host address of
+ * that mapping dies. Needs the guest image (make guest-image) and qemu-system-x86_64. */
+#include <fcntl.h>
+#include <openssl/rand.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "fixture.h"
+#include "launch/qemu.h"
+#include "vsock/vsock_door.h"
+
+struct loop_arg {
+    struct vsock_door *door;
+    int stop_fd;
+};
+
+static void *loop_main(void *p)
+{
+    struct loop_arg *a = p;
+    vsock_door_run(a->door, a->stop_fd);
+    return NULL;
+}
+
+static int count_lines(const char *text, const char *prefix)
+{
+    int n = 0;
+    for (const char *p = text; (p = strstr(p, prefix)); p++)
+        if (p == text || p[-1] == '\n')
+            n++;
+    return n;
+}
+
+static void test_guest_end_to_end(void)
+{
+    NEED_KVM();
+    char kernel[256], initrd[256];
+    snprintf(kernel, sizeof kernel, "%s/guest/vmlinux", fx_build());
+    snprintf(initrd, sizeof initrd, "%s/guest/initrd.cpio.gz", fx_build());
+    if (access(kernel, R_OK) || access(initrd, R_OK)) {
+        printf("FAIL %s: no guest image (make guest-image)\n", check_name_);
+        check_total_fail_++;
+        check_skipped_ = 1;
+        return;
+    }
+    if (system("command -v qemu-system-x86_64 >/dev/null")) {
+        printf("FAIL %s: qemu-system-x86_64 is not installed\n", check_name_);
+        check_total_fail_++;
+        check_skipped_ = 1;
+        return;
+    }
+    fx_log_start();
+    struct tre_engine *e = fx_engine(3000);
+    CHECK(e != NULL);
+    char dir[] = "/tmp/trevisor-guest-XXXXXX", sock[128], console[128];
+    CHECK(mkdtemp(dir) != NULL);
+    snprintf(sock, sizeof sock, "%s/vsock.sock", dir);
+    snprintf(console, sizeof console, "%s/console.txt", dir);
+    struct vsock_door_config vc = { .path = sock, .guest_cid = 3, .engine = e };
+    struct vsock_door *door = NULL;
+    char err[256];
+    CHECK_EQ(vsock_door_open(&vc, &door, err, sizeof err), 0);
+    int stop[2];
+    CHECK_EQ(pipe(stop), 0);
+    struct loop_arg la = { door, stop[0] };
+    pthread_t th;
+    pthread_create(&th, NULL, loop_main, &la);
+
+    /* a host-side TRE instance holds the canary */
+    uint8_t canary[32];
+    RAND_bytes(canary, sizeof canary);
+    int keeper = fx_exec(e, "secret");
+    CHECK(keeper >= 0);
+    struct iovec k[1] = { { canary, sizeof canary } };
+    CHECK_EQ(tre_engine_rpc(e, keeper, 0, k, 1, NULL, 0), 0);
+    CHECK(tre_engine_debug_scan(e, keeper, canary, sizeof canary) > 0);
+
+    struct qemu_config qc = { .kernel = kernel, .initrd = initrd, .mem_bytes = 256ull << 20,
+                              .accel = QEMU_ACCEL_AUTO, .vsock_socket = sock,
+                              .cmdline = "console=ttyS0 quiet panic=-1 trevisor.run=e2e "
+                                         "trevisor.timeout=240" };
+    struct qemu_cmd cmd;
+    CHECK_EQ(qemu_build(&qc, &cmd, err, sizeof err), 0);
+    int cfd = open(console, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    pid_t pid = -1;
+    CHECK_EQ(qemu_spawn(&cmd, cfd, &pid), 0);
+    close(cfd);
+
+    /* scan the guest's RAM while it runs */
+    static const char marker[] = "trevisor-guest-ram-marker-5f1etrevisor-guest-ram-marker-5f1e";
+    long canary_hits = 0, marker_hits = 0, scans = 0;
+    uint64_t ram = 0;
+    void *ram_host = NULL;
+    int status = 0;
+    for (int t = 0; t < 600; t++) {
+        if (waitpid(pid, &status, WNOHANG) == pid) {
+            pid = -1;
+            break;
+        }
+        long c = vsock_door_debug_scan(door, canary, sizeof canary, &ram, &ram_host);
+        if (ram) {
+            scans++;
+            canary_hits += c;
+            marker_hits += vsock_door_debug_scan(door, marker, sizeof marker - 1, NULL, NULL);
+        }
+        usleep(500 * 1000);
+    }
+    if (pid > 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+        CHECK(!"the guest did not finish in 300 s");
+    }
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    CHECK(scans > 3);
+    CHECK_EQ(ram, 256ull << 20);
+    CHECK_EQ(canary_hits, 0);
+    CHECK(marker_hits > 0);
+
+    /* a TRE program cannot reach the guest's RAM, even knowing where trevisor maps it */
+    int prober = fx_exec(e, "faults");
+    uint64_t target = (uint64_t)(uintptr_t)ram_host;
+    uint8_t a[8], out[8];
+    memcpy(a, &target, 8);
+    struct iovec pa[1] = { { a, 8 } }, pr[1] = { { out, 8 } };
+    CHECK_EQ(tre_engine_rpc(e, prober, 16, pa, 1, pr, 1), -EFAULT);
+
+    /* the guest's own results */
+    char *text = NULL;
+    size_t len = 0;
+    CHECK_EQ(file_read_all(console, 1 << 20, &text, &len), 0);
+    if (text) {
+        int passed = count_lines(text, "E2E PASS"), failed = count_lines(text, "E2E FAIL");
+        if (failed || passed < 9 || !strstr(text, "E2E DONE"))
+            fprintf(stderr, "  guest console:\n%s\n", text);
+        CHECK(strstr(text, "trevisor-guest: up") != NULL);
+        CHECK_EQ(failed, 0);
+        CHECK_EQ(passed, 9);
+        CHECK(strstr(text, "E2E DONE") != NULL);
+        CHECK(strstr(text, "trevisor-guest: exit 0") != NULL);
+        free(text);
+    }
+    /* the front end went away: the loop ended, every guest connection is closed */
+    if (write(stop[1], "x", 1) != 1)
+        perror("write");
+    pthread_join(th, NULL);
+    CHECK_EQ(tre_engine_rpc(e, keeper, 1, NULL, 0, NULL, 0), 1); /* the host's is intact */
+    qemu_cmd_free(&cmd);
+    vsock_door_free(door);
+    tre_engine_free(e);
+    close(stop[0]);
+    close(stop[1]);
+    char rm[256];
+    snprintf(rm, sizeof rm, "rm -rf %s", dir);
+    CHECK_EQ(system(rm), 0);
+    tlog_set_sink(NULL, NULL);
+}
+
+int main(void)
+{
+    signal(SIGPIPE, SIG_IGN);
+    TEST(test_guest_end_to_end);
+    TEST_EXIT();
+}
