@@ -60,6 +60,8 @@ GUEST_EXTRA := ?$(B)/client/tre-static:/bin/tre \
                $(B)/examples/add_client-static:/bin/add_client \
                $(B)/examples/sign_client-static:/bin/sign_client \
                $(B)/examples/vsock_hostile-static:/bin/vsock_hostile \
+               $(B)/examples/tre_bench-static:/bin/tre_bench \
+               $(B)/progs/ecdsa-sign-native:/bin/ecdsa-sign-native \
                $(foreach p,$(GUEST_PROGS),$(B)/progs/$(p):/progs/$(p) \
                                           $(B)/progs/$(p).minisig:/progs/$(p).minisig)
 include guest/guest.mk

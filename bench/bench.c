@@ -3,6 +3,8 @@
  * for hosted mode (libtre over the Unix socket to an in-process server), printed as a
  * table and written to bench/results.json. Never asserts on speed. */
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/wait.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -194,6 +196,7 @@ static long meminfo_kib(const char *key)
 /* ---- the figures ---- */
 enum { N_RPC = 3000 };
 static double bare_p50, bare_p99, engine_p50, engine_p99; /* for the hosted figures */
+static double host_64k_MBps;                               /* for the guest's */
 
 static void bench_null_rpc(void)
 {
@@ -432,6 +435,7 @@ static void bench_hosted(void)
         tre_engine_rpc(e, de, 1, a, 1, r, 1);
     }
     double per_e = (now_us() - t0) / N;
+    host_64k_MBps = K64 / per_e;
     add("64 KiB argument round trip (libtre, Unix socket), MB/s", K64 / per, "MB/s",
         "the same through the engine API", K64 / per_e, "report");
     vmmcall_tre_close(d);
@@ -444,6 +448,127 @@ static void bench_hosted(void)
     close(stop[1]);
     free(m.img), free(m.sig);
     tre_engine_free(e);
+}
+
+/* ---- the user environment (QEMU TCG here): boot time, guest->TRE calls ---- */
+
+/* Starts argv with stdout on a pipe; returns a FILE to read it, and *pid. */
+static FILE *spawn_reading(char *const argv[], pid_t *pid)
+{
+    int p[2];
+    if (pipe(p) < 0)
+        return NULL;
+    *pid = fork();
+    if (*pid == 0) {
+        dup2(p[1], 1);
+        int nul = open("/dev/null", O_RDWR);
+        dup2(nul, 0);
+        dup2(nul, 2);
+        close(p[0]);
+        execvp(argv[0], argv);
+        _exit(127);
+    }
+    close(p[1]);
+    return fdopen(p[0], "r");
+}
+
+/* Seconds from now until a console line contains marker; -1 if it never does. Reads on to
+ * EOF, handing BENCH lines to the table. */
+static double console_until(FILE *f, const char *marker, double t0, double *bench_vals,
+                            char bench_keys[][64], int *nbench)
+{
+    char line[1024];
+    double at = -1;
+    while (fgets(line, sizeof line, f)) {
+        if (at < 0 && strstr(line, marker))
+            at = (now_us() - t0) / 1e6;
+        char key[64];
+        double v;
+        if (bench_vals && *nbench < 32 && sscanf(line, "BENCH %63s %lf", key, &v) == 2) {
+            snprintf(bench_keys[*nbench], 64, "%s", key);
+            bench_vals[(*nbench)++] = v;
+        }
+    }
+    return at;
+}
+
+static double guest_val(char keys[][64], const double *vals, int n, const char *key)
+{
+    for (int i = 0; i < n; i++)
+        if (!strcmp(keys[i], key))
+            return vals[i];
+    return 0;
+}
+
+static void bench_guest(void)
+{
+    char kernel[256], initrd[256], conf[] = "/tmp/trevisor-bench-XXXXXX", cmd[1024];
+    snprintf(kernel, sizeof kernel, "%s/guest/vmlinux", build);
+    snprintf(initrd, sizeof initrd, "%s/guest/initrd.cpio.gz", build);
+    if (access(kernel, R_OK) || access(initrd, R_OK) || !mkdtemp(conf)) {
+        fprintf(stderr, "bench: no guest image (make guest-image): user environment skipped\n");
+        return;
+    }
+    snprintf(cmd, sizeof cmd, "%s/trevisor trust add %s/vendor/demo.pub --config %s >/dev/null",
+             build, build, conf);
+    if (system(cmd))
+        return;
+    /* plain QEMU, the same kernel and initrd, no trevisor */
+    char *plain[] = { "qemu-system-x86_64", "-nodefaults", "-no-user-config", "-machine",
+                      "q35,accel=tcg", "-cpu", "max", "-m", "256", "-display", "none",
+                      "-serial", "stdio", "-monitor", "none", "-no-reboot", "-kernel", kernel,
+                      "-initrd", initrd, "-append",
+                      "console=ttyS0 quiet panic=-1 trevisor.run=hello", NULL };
+    pid_t pid;
+    double t0 = now_us();
+    FILE *f = spawn_reading(plain, &pid);
+    double plain_s = f ? console_until(f, "trevisor-guest: kernel", t0, NULL, NULL, NULL) : -1;
+    if (f)
+        fclose(f);
+    waitpid(pid, NULL, 0);
+    /* trevisor run, with the guest-side benchmark */
+    char bin[512];
+    snprintf(bin, sizeof bin, "%s/trevisor", build);
+    char *run[] = { bin, "run", "--kernel", kernel, "--initrd", initrd, "--mem", "256M",
+                    "--config", conf, "--cmdline",
+                    "console=ttyS0 quiet panic=-1 trevisor.run=bench trevisor.timeout=300",
+                    NULL };
+    static double vals[32];
+    static char keys[32][64];
+    int n = 0;
+    t0 = now_us();
+    f = spawn_reading(run, &pid);
+    double run_s = f ? console_until(f, "trevisor-guest: kernel", t0, vals, keys, &n) : -1;
+    if (f)
+        fclose(f);
+    waitpid(pid, NULL, 0);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", conf);
+    if (system(cmd))
+        perror("rm");
+    if (plain_s > 0 && run_s > 0)
+        add("trevisor run to the guest's /init (TCG)", run_s, "s",
+            "plain QEMU, same kernel and initrd", plain_s, "report");
+    if (!guest_val(keys, vals, n, "done")) {
+        fprintf(stderr, "bench: the guest benchmark did not finish\n");
+        return;
+    }
+    add("guest->TRE null RPC p50 (TCG guest, vsock)", guest_val(keys, vals, n, "guest_null_rpc_p50_us"),
+        "us", "guest->host vsock echo p50, same back end",
+        guest_val(keys, vals, n, "guest_vsock_echo_p50_us"), "<=1.5");
+    add("guest->TRE null RPC p99 (TCG guest, vsock)", guest_val(keys, vals, n, "guest_null_rpc_p99_us"),
+        "us", "guest->host vsock echo p99, same back end",
+        guest_val(keys, vals, n, "guest_vsock_echo_p99_us"), "<=1.5");
+    add("guest->TRE 64 KiB argument round trip", guest_val(keys, vals, n, "guest_64k_MBps"),
+        "MB/s", "the same from the host through the engine API", host_64k_MBps, "report");
+    double native = native_rate(16);
+    add("ecdsa-sign from the guest through the TRE, 4 connections x 16/call",
+        guest_val(keys, vals, n, "guest_sign_c4_b16_per_s"), "sig/s",
+        "same code native on the host", native, ">=0.8");
+    add("ecdsa-sign from the guest through the TRE, 1 connection x 16/call",
+        guest_val(keys, vals, n, "guest_sign_c1_b16_per_s"), "sig/s",
+        "same code native on the host", native, "report");
+    add("ecdsa-sign native inside the TCG guest", guest_val(keys, vals, n,
+        "guest_native_sign_per_s"), "sig/s", "same code native on the host", native, "report");
 }
 
 static void write_results(const char *path)
@@ -481,6 +606,7 @@ int main(int argc, char **argv)
     bench_exec();
     bench_ecdsa();
     bench_memory();
+    bench_guest();
     printf("| figure | value | baseline | ratio | goal |\n|---|---|---|---|---|\n");
     for (int i = 0; i < nfigs; i++) {
         struct fig *x = &figs[i];

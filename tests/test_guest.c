@@ -95,7 +95,7 @@ static void test_guest_end_to_end(void)
     /* scan the guest's RAM while it runs */
     static const char marker[] = "trevisor-guest-ram-marker-5f1etrevisor-guest-ram-marker-5f1e";
     long canary_hits = 0, marker_hits = 0, scans = 0;
-    uint64_t ram = 0;
+    uint64_t ram = 0, ram_seen = 0;
     void *ram_host = NULL;
     int status = 0;
     for (int t = 0; t < 600; t++) {
@@ -105,6 +105,7 @@ static void test_guest_end_to_end(void)
         }
         long c = vsock_door_debug_scan(door, canary, sizeof canary, &ram, &ram_host);
         if (ram) {
+            ram_seen = ram;
             scans++;
             canary_hits += c;
             marker_hits += vsock_door_debug_scan(door, marker, sizeof marker - 1, NULL, NULL);
@@ -118,7 +119,7 @@ static void test_guest_end_to_end(void)
     }
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     CHECK(scans > 3);
-    CHECK_EQ(ram, 256ull << 20);
+    CHECK_EQ(ram_seen, 256ull << 20);
     CHECK_EQ(canary_hits, 0);
     CHECK(marker_hits > 0);
 
@@ -161,9 +162,80 @@ static void test_guest_end_to_end(void)
     tlog_set_sink(NULL, NULL);
 }
 
+/* QEMU dies (SIGKILL) while the guest has a TRE call running: trevisor notices the front
+ * end is gone, ends the guest's connection and closes its instance; the host's own
+ * instance is untouched. */
+static void test_qemu_killed_mid_call(void)
+{
+    NEED_KVM();
+    char kernel[256], initrd[256];
+    snprintf(kernel, sizeof kernel, "%s/guest/vmlinux", fx_build());
+    snprintf(initrd, sizeof initrd, "%s/guest/initrd.cpio.gz", fx_build());
+    if (access(kernel, R_OK) || access(initrd, R_OK)) {
+        printf("FAIL %s: no guest image (make guest-image)\n", check_name_);
+        check_total_fail_++;
+        check_skipped_ = 1;
+        return;
+    }
+    fx_log_start();
+    struct tre_engine *e = fx_engine(3000);
+    char dir[] = "/tmp/trevisor-guest-XXXXXX", sock[128];
+    CHECK(mkdtemp(dir) != NULL);
+    snprintf(sock, sizeof sock, "%s/vsock.sock", dir);
+    struct vsock_door_config vc = { .path = sock, .guest_cid = 3, .engine = e };
+    struct vsock_door *door = NULL;
+    char err[256];
+    CHECK_EQ(vsock_door_open(&vc, &door, err, sizeof err), 0);
+    int stop[2];
+    CHECK_EQ(pipe(stop), 0);
+    struct loop_arg la = { door, stop[0] };
+    pthread_t th;
+    pthread_create(&th, NULL, loop_main, &la);
+    int keeper = fx_exec(e, "add-musl");
+    CHECK(keeper >= 0);
+    struct qemu_config qc = { .kernel = kernel, .initrd = initrd, .mem_bytes = 256ull << 20,
+                              .accel = QEMU_ACCEL_AUTO, .vsock_socket = sock,
+                              .cmdline = "console=ttyS0 quiet panic=-1 trevisor.run=hold" };
+    struct qemu_cmd cmd;
+    CHECK_EQ(qemu_build(&qc, &cmd, err, sizeof err), 0);
+    int nul = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    pid_t pid = -1;
+    CHECK_EQ(qemu_spawn(&cmd, nul, &pid), 0);
+    close(nul);
+    int busy = 0;
+    for (int t = 0; t < 1200 && !busy; t++) {     /* up to 120 s for boot and the first call */
+        usleep(100 * 1000);
+        busy = tre_engine_instances(e) >= 2;
+    }
+    CHECK(busy);
+    usleep(300 * 1000);
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    int cleaned = 0;
+    for (int t = 0; t < 100 && !cleaned; t++) {     /* the guest's instance is closed */
+        usleep(100 * 1000);
+        cleaned = tre_engine_instances(e) == 1;
+    }
+    CHECK(cleaned);
+    int sum = 0;
+    CHECK_EQ(fx_add(e, keeper, 2, 3, &sum), 0);
+    CHECK_EQ(sum, 5);
+    if (write(stop[1], "x", 1) != 1)
+        perror("write");
+    pthread_join(th, NULL);
+    qemu_cmd_free(&cmd);
+    vsock_door_free(door);
+    tre_engine_free(e);
+    close(stop[0]);
+    close(stop[1]);
+    rmdir(dir);
+    tlog_set_sink(NULL, NULL);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
     TEST(test_guest_end_to_end);
+    TEST(test_qemu_killed_mid_call);
     TEST_EXIT();
 }

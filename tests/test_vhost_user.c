@@ -687,7 +687,7 @@ static void test_refused_mem_tables(void)
     int fds[9];
     for (unsigned i = 0; i < 9; i++)
         fds[i] = f.memfd;
-    uint8_t m[8 + 9 * 32];
+    uint8_t m[8 + 9 * 32] = { 0 };
     struct region r[9];
     for (unsigned i = 0; i < 9; i++)
         r[i] = (struct region){ 0x1000ull * i, 0x1000, UVA_BASE + 0x1000ull * i, 0x1000ull * i };
@@ -1204,7 +1204,7 @@ static int write_corpus(const char *dir)
             { 0, 0x20000, SEED_UVA, 0 },
             { 0x10000, 0x10000, SEED_UVA + 0x100000, 0x10000 },
         };
-        uint8_t m[8 + 9 * 32];
+        uint8_t m[8 + 9 * 32] = { 0 };
         mem_payload(m, 2, r, 2);
         sc_msg(&s, 2 | SEED_MEMFD | 0x20, SET_MEM_TABLE, V1 | NEED_REPLY, m, 8 + 64);
         sc_msg(&s, 1 | SEED_MEMFD, SET_MEM_TABLE, V1 | NEED_REPLY, m, 8 + 64);

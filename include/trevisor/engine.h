@@ -58,6 +58,9 @@ int tre_engine_rpc(struct tre_engine *e, int desc, int proc,
 /* Ends the instance and wipes its memory; the descriptor becomes stale. */
 int tre_engine_close(struct tre_engine *e, int desc);
 
+/* Instances alive now (loaded or running), for logs, monitoring and tests. */
+unsigned tre_engine_instances(struct tre_engine *e);
+
 /* Host memory the instance's slot has resident (bytes), for benchmarks and tests. */
 int64_t tre_engine_resident(struct tre_engine *e, int desc);
 

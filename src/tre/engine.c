@@ -378,6 +378,14 @@ int tre_engine_close(struct tre_engine *e, int desc)
     return 0;
 }
 
+unsigned tre_engine_instances(struct tre_engine *e)
+{
+    pthread_mutex_lock(&e->lock);
+    unsigned n = e->live;
+    pthread_mutex_unlock(&e->lock);
+    return n;
+}
+
 int64_t tre_engine_resident(struct tre_engine *e, int desc)
 {
     struct engine_ref *ref = engine_get(e, desc);
