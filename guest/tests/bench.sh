@@ -4,8 +4,8 @@
 tre_bench echo 300
 tre_bench null 300
 tre_bench bulk 60
-tre_bench sign 3 1 16
-tre_bench sign 3 4 16
+tre_bench sign 3 1 64
+tre_bench sign 3 4 64
 rate=$(ecdsa-sign-native 16 3 | sed -n 's/^\([0-9.]*\) signatures\/s.*/\1/p')
 echo "BENCH guest_native_sign_per_s ${rate:-0}"
 echo "BENCH done 1"

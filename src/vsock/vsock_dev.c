@@ -142,6 +142,8 @@ static void conn_close(struct vsock_conn *c, const char *why)
     pthread_cond_broadcast(&c->cv);
 }
 
+static void dev_flush_locked(struct vsock_dev *d);
+
 /* ---- the worker's byte stream over the connection buffers ---- */
 
 static int conn_read(void *ctx, uint8_t *buf, size_t n, uint64_t deadline_ms)
@@ -208,7 +210,9 @@ static int conn_write(void *ctx, const uint8_t *buf, size_t n)
     c->out = copy;
     c->out_len = n;
     c->out_off = 0;
-    dev_signal(d);
+    /* send what the guest has room for now (queues are used under d->lock only); the loop
+     * sends the rest as the guest returns rx buffers and credit */
+    dev_flush_locked(d);
     uint64_t deadline = door_now_ms() + d->cfg.send_timeout_ms;
     int r = 0;
     while (c->out_off < c->out_len && !c->closed) {
