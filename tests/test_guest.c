@@ -162,10 +162,10 @@ static void test_guest_end_to_end(void)
     tlog_set_sink(NULL, NULL);
 }
 
-/* QEMU dies (SIGKILL) while the guest has a TRE call running: trevisor notices the front
- * end is gone, ends the guest's connection and closes its instance; the host's own
- * instance is untouched. */
-static void test_qemu_killed_mid_call(void)
+/* QEMU dies (SIGKILL), or the guest kernel panics, while the guest has a TRE call
+ * running: trevisor notices the front end is gone, ends the guest's connection and closes
+ * its instance; the host's own instance is untouched. */
+static void guest_dies_mid_call(int by_panic)
 {
     NEED_KVM();
     char kernel[256], initrd[256];
@@ -195,7 +195,8 @@ static void test_qemu_killed_mid_call(void)
     CHECK(keeper >= 0);
     struct qemu_config qc = { .kernel = kernel, .initrd = initrd, .mem_bytes = 256ull << 20,
                               .accel = QEMU_ACCEL_AUTO, .vsock_socket = sock,
-                              .cmdline = "console=ttyS0 quiet panic=-1 trevisor.run=hold" };
+                              .cmdline = by_panic ? "console=ttyS0 quiet panic=-1 trevisor.run=panic"
+                                                  : "console=ttyS0 quiet panic=-1 trevisor.run=hold" };
     struct qemu_cmd cmd;
     CHECK_EQ(qemu_build(&qc, &cmd, err, sizeof err), 0);
     int nul = open("/dev/null", O_WRONLY | O_CLOEXEC);
@@ -208,9 +209,24 @@ static void test_qemu_killed_mid_call(void)
         busy = tre_engine_instances(e) >= 2;
     }
     CHECK(busy);
-    usleep(300 * 1000);
-    kill(pid, SIGKILL);
-    waitpid(pid, NULL, 0);
+    int status = 0;
+    if (by_panic) {
+        /* the guest panics on its own; panic=-1 and -no-reboot make QEMU exit */
+        int exited = 0;
+        for (int t = 0; t < 600 && !exited; t++) {
+            usleep(100 * 1000);
+            exited = waitpid(pid, &status, WNOHANG) == pid;
+        }
+        CHECK(exited);
+        if (!exited) {
+            kill(pid, SIGKILL);
+            waitpid(pid, NULL, 0);
+        }
+    } else {
+        usleep(300 * 1000);
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+    }
     int cleaned = 0;
     for (int t = 0; t < 100 && !cleaned; t++) {     /* the guest's instance is closed */
         usleep(100 * 1000);
@@ -232,10 +248,21 @@ static void test_qemu_killed_mid_call(void)
     tlog_set_sink(NULL, NULL);
 }
 
+static void test_qemu_killed_mid_call(void)
+{
+    guest_dies_mid_call(0);
+}
+
+static void test_guest_panic_mid_call(void)
+{
+    guest_dies_mid_call(1);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
     TEST(test_guest_end_to_end);
     TEST(test_qemu_killed_mid_call);
+    TEST(test_guest_panic_mid_call);
     TEST_EXIT();
 }

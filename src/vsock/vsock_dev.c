@@ -70,6 +70,8 @@ struct vsock_dev {
     struct vsock_hdr ctrl[VSOCK_MAX_CTRL];  /* RSTs for packets that had no connection */
     unsigned nctrl;
     unsigned long serial;
+    int frontend_busy;           /* the loop is handling a vhost-user message: only it may
+                                    touch the queues and guest memory until it is done */
 };
 
 static void hdr_decode(const uint8_t *b, struct vsock_hdr *h)
@@ -210,9 +212,13 @@ static int conn_write(void *ctx, const uint8_t *buf, size_t n)
     c->out = copy;
     c->out_len = n;
     c->out_off = 0;
-    /* send what the guest has room for now (queues are used under d->lock only); the loop
-     * sends the rest as the guest returns rx buffers and credit */
-    dev_flush_locked(d);
+    /* send what the guest has room for now (queues are used under d->lock, and never while
+     * the loop handles a front-end message, which may remap guest memory); the loop sends
+     * the rest as the guest returns rx buffers and credit */
+    if (d->frontend_busy)
+        dev_signal(d);
+    else
+        dev_flush_locked(d);
     uint64_t deadline = door_now_ms() + d->cfg.send_timeout_ms;
     int r = 0;
     while (c->out_off < c->out_len && !c->closed) {
@@ -687,6 +693,15 @@ int vsock_dev_new(const struct vsock_dev_config *cfg, struct vsock_dev **out)
     pthread_mutex_init(&d->lock, NULL);
     *out = d;
     return 0;
+}
+
+void vsock_dev_frontend_busy(struct vsock_dev *d, int busy)
+{
+    pthread_mutex_lock(&d->lock);
+    d->frontend_busy = busy;
+    pthread_mutex_unlock(&d->lock);
+    if (!busy)
+        dev_signal(d); /* replies held back meanwhile go out now */
 }
 
 void vsock_dev_attach(struct vsock_dev *d, struct vhost_user *vu)

@@ -30,6 +30,9 @@ void vsock_dev_free(struct vsock_dev *d);
 /* The device as vhost-user sees it (features, config space, kick, reset). */
 const struct vhost_user_device_ops *vsock_dev_ops(void);
 void vsock_dev_attach(struct vsock_dev *d, struct vhost_user *vu);
+/* The loop brackets each vhost-user message with busy 1 / 0: meanwhile workers leave the
+ * queues (and the guest memory a new table may unmap) to the loop thread. */
+void vsock_dev_frontend_busy(struct vsock_dev *d, int busy);
 /* Readable when workers have output for the guest; then call vsock_dev_flush. */
 int vsock_dev_event_fd(const struct vsock_dev *d);
 void vsock_dev_flush(struct vsock_dev *d);

@@ -121,9 +121,11 @@ int vsock_door_run(struct vsock_door *d, int stop_fd)
             break;
         }
         if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+            vsock_dev_frontend_busy(d->dev, 1);
             pthread_mutex_lock(&d->memlock);
             r = vhost_user_handle_one(vup);
             pthread_mutex_unlock(&d->memlock);
+            vsock_dev_frontend_busy(d->dev, 0);
             if (r) {
                 if (r != -ECONNRESET)
                     tlog("vsock", "front end: %s; disconnecting", strerror(-r));
