@@ -37,40 +37,77 @@ static int count_lines(const char *text, const char *prefix)
     return n;
 }
 
+/* The host side of a guest run: engine, vsock front door and its loop thread. */
+struct guest_host {
+    struct tre_engine *e;
+    struct vsock_door *door;
+    int stop[2];
+    pthread_t th;
+    struct loop_arg la;
+    char dir[32], sock[128], kernel[256], initrd[256];
+};
+
+/* 0, or -1 after reporting a failure (no image, no QEMU, no door). */
+static int guest_host_start(struct guest_host *g, uint64_t budget_ms)
+{
+    memset(g, 0, sizeof *g);
+    snprintf(g->kernel, sizeof g->kernel, "%s/guest/vmlinux", fx_build());
+    snprintf(g->initrd, sizeof g->initrd, "%s/guest/initrd.cpio.gz", fx_build());
+    const char *missing = access(g->kernel, R_OK) || access(g->initrd, R_OK)
+                              ? "no guest image (make guest-image)"
+                          : system("command -v qemu-system-x86_64 >/dev/null")
+                              ? "qemu-system-x86_64 is not installed" : NULL;
+    if (missing) {
+        printf("FAIL %s: %s\n", check_name_, missing);
+        check_total_fail_++;
+        check_skipped_ = 1;
+        return -1;
+    }
+    fx_log_start();
+    g->e = fx_engine(budget_ms);
+    snprintf(g->dir, sizeof g->dir, "/tmp/trevisor-guest-XXXXXX");
+    char err[256];
+    if (!g->e || !mkdtemp(g->dir)) {
+        CHECK(!"engine or temporary directory");
+        return -1;
+    }
+    snprintf(g->sock, sizeof g->sock, "%s/vsock.sock", g->dir);
+    struct vsock_door_config vc = { .path = g->sock, .guest_cid = 3, .engine = g->e };
+    if (vsock_door_open(&vc, &g->door, err, sizeof err) || pipe(g->stop)) {
+        fprintf(stderr, "  %s\n", err);
+        CHECK(!"vsock door");
+        return -1;
+    }
+    g->la = (struct loop_arg){ g->door, g->stop[0] };
+    pthread_create(&g->th, NULL, loop_main, &g->la);
+    return 0;
+}
+
+static void guest_host_stop(struct guest_host *g)
+{
+    if (write(g->stop[1], "x", 1) != 1)
+        perror("write");
+    pthread_join(g->th, NULL);
+    vsock_door_free(g->door);
+    tre_engine_free(g->e);
+    close(g->stop[0]);
+    close(g->stop[1]);
+    char rm[256];
+    snprintf(rm, sizeof rm, "rm -rf %s", g->dir);
+    CHECK_EQ(system(rm), 0);
+    tlog_set_sink(NULL, NULL);
+}
+
 static void test_guest_end_to_end(void)
 {
     NEED_KVM();
-    char kernel[256], initrd[256];
-    snprintf(kernel, sizeof kernel, "%s/guest/vmlinux", fx_build());
-    snprintf(initrd, sizeof initrd, "%s/guest/initrd.cpio.gz", fx_build());
-    if (access(kernel, R_OK) || access(initrd, R_OK)) {
-        printf("FAIL %s: no guest image (make guest-image)\n", check_name_);
-        check_total_fail_++;
-        check_skipped_ = 1;
+    struct guest_host g;
+    if (guest_host_start(&g, 3000))
         return;
-    }
-    if (system("command -v qemu-system-x86_64 >/dev/null")) {
-        printf("FAIL %s: qemu-system-x86_64 is not installed\n", check_name_);
-        check_total_fail_++;
-        check_skipped_ = 1;
-        return;
-    }
-    fx_log_start();
-    struct tre_engine *e = fx_engine(3000);
-    CHECK(e != NULL);
-    char dir[] = "/tmp/trevisor-guest-XXXXXX", sock[128], console[128];
-    CHECK(mkdtemp(dir) != NULL);
-    snprintf(sock, sizeof sock, "%s/vsock.sock", dir);
-    snprintf(console, sizeof console, "%s/console.txt", dir);
-    struct vsock_door_config vc = { .path = sock, .guest_cid = 3, .engine = e };
-    struct vsock_door *door = NULL;
-    char err[256];
-    CHECK_EQ(vsock_door_open(&vc, &door, err, sizeof err), 0);
-    int stop[2];
-    CHECK_EQ(pipe(stop), 0);
-    struct loop_arg la = { door, stop[0] };
-    pthread_t th;
-    pthread_create(&th, NULL, loop_main, &la);
+    struct tre_engine *e = g.e;
+    struct vsock_door *door = g.door;
+    char console[160], err[256];
+    snprintf(console, sizeof console, "%s/console.txt", g.dir);
 
     /* a host-side TRE instance holds the canary */
     uint8_t canary[32];
@@ -81,8 +118,9 @@ static void test_guest_end_to_end(void)
     CHECK_EQ(tre_engine_rpc(e, keeper, 0, k, 1, NULL, 0), 0);
     CHECK(tre_engine_debug_scan(e, keeper, canary, sizeof canary) > 0);
 
-    struct qemu_config qc = { .kernel = kernel, .initrd = initrd, .mem_bytes = 256ull << 20,
-                              .accel = QEMU_ACCEL_AUTO, .vsock_socket = sock,
+    struct qemu_config qc = { .kernel = g.kernel, .initrd = g.initrd,
+                              .mem_bytes = 256ull << 20, .accel = QEMU_ACCEL_AUTO,
+                              .vsock_socket = g.sock,
                               .cmdline = "console=ttyS0 quiet panic=-1 trevisor.run=e2e "
                                          "trevisor.timeout=240" };
     struct qemu_cmd cmd;
@@ -146,20 +184,10 @@ static void test_guest_end_to_end(void)
         CHECK(strstr(text, "trevisor-guest: exit 0") != NULL);
         free(text);
     }
-    /* the front end went away: the loop ended, every guest connection is closed */
-    if (write(stop[1], "x", 1) != 1)
-        perror("write");
-    pthread_join(th, NULL);
-    CHECK_EQ(tre_engine_rpc(e, keeper, 1, NULL, 0, NULL, 0), 1); /* the host's is intact */
+    /* the guest is gone; the host's own instance is intact */
+    CHECK_EQ(tre_engine_rpc(e, keeper, 1, NULL, 0, NULL, 0), 1);
     qemu_cmd_free(&cmd);
-    vsock_door_free(door);
-    tre_engine_free(e);
-    close(stop[0]);
-    close(stop[1]);
-    char rm[256];
-    snprintf(rm, sizeof rm, "rm -rf %s", dir);
-    CHECK_EQ(system(rm), 0);
-    tlog_set_sink(NULL, NULL);
+    guest_host_stop(&g);
 }
 
 /* QEMU dies (SIGKILL), or the guest kernel panics, while the guest has a TRE call
@@ -168,33 +196,16 @@ static void test_guest_end_to_end(void)
 static void guest_dies_mid_call(int by_panic)
 {
     NEED_KVM();
-    char kernel[256], initrd[256];
-    snprintf(kernel, sizeof kernel, "%s/guest/vmlinux", fx_build());
-    snprintf(initrd, sizeof initrd, "%s/guest/initrd.cpio.gz", fx_build());
-    if (access(kernel, R_OK) || access(initrd, R_OK)) {
-        printf("FAIL %s: no guest image (make guest-image)\n", check_name_);
-        check_total_fail_++;
-        check_skipped_ = 1;
+    struct guest_host g;
+    if (guest_host_start(&g, 3000))
         return;
-    }
-    fx_log_start();
-    struct tre_engine *e = fx_engine(3000);
-    char dir[] = "/tmp/trevisor-guest-XXXXXX", sock[128];
-    CHECK(mkdtemp(dir) != NULL);
-    snprintf(sock, sizeof sock, "%s/vsock.sock", dir);
-    struct vsock_door_config vc = { .path = sock, .guest_cid = 3, .engine = e };
-    struct vsock_door *door = NULL;
+    struct tre_engine *e = g.e;
     char err[256];
-    CHECK_EQ(vsock_door_open(&vc, &door, err, sizeof err), 0);
-    int stop[2];
-    CHECK_EQ(pipe(stop), 0);
-    struct loop_arg la = { door, stop[0] };
-    pthread_t th;
-    pthread_create(&th, NULL, loop_main, &la);
     int keeper = fx_exec(e, "add-musl");
     CHECK(keeper >= 0);
-    struct qemu_config qc = { .kernel = kernel, .initrd = initrd, .mem_bytes = 256ull << 20,
-                              .accel = QEMU_ACCEL_AUTO, .vsock_socket = sock,
+    struct qemu_config qc = { .kernel = g.kernel, .initrd = g.initrd,
+                              .mem_bytes = 256ull << 20, .accel = QEMU_ACCEL_AUTO,
+                              .vsock_socket = g.sock,
                               .cmdline = by_panic ? "console=ttyS0 quiet panic=-1 trevisor.run=panic"
                                                   : "console=ttyS0 quiet panic=-1 trevisor.run=hold" };
     struct qemu_cmd cmd;
@@ -236,16 +247,8 @@ static void guest_dies_mid_call(int by_panic)
     int sum = 0;
     CHECK_EQ(fx_add(e, keeper, 2, 3, &sum), 0);
     CHECK_EQ(sum, 5);
-    if (write(stop[1], "x", 1) != 1)
-        perror("write");
-    pthread_join(th, NULL);
     qemu_cmd_free(&cmd);
-    vsock_door_free(door);
-    tre_engine_free(e);
-    close(stop[0]);
-    close(stop[1]);
-    rmdir(dir);
-    tlog_set_sink(NULL, NULL);
+    guest_host_stop(&g);
 }
 
 static void test_qemu_killed_mid_call(void)

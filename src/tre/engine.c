@@ -14,6 +14,7 @@
 
 #include "trevisor/abi.h"
 #include "kvm/kvm.h"
+#include "util/err.h"
 #include "tre/elf.h"
 #include "tre/imagecache.h"
 #include "tre/instance.h"
@@ -47,19 +48,6 @@ struct tre_engine {
     unsigned live;
     struct engine_slot *slots;
 };
-
-static int engine_fail(char *err, size_t errlen, int code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int engine_fail(char *err, size_t errlen, int code, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return code;
-}
 
 int tre_engine_new(const struct tre_engine_config *cfg, struct tre_engine **out,
                    char *err, size_t errlen)
@@ -159,7 +147,7 @@ int tre_engine_exec(struct tre_engine *e, const void *image, size_t image_size,
     }
     err[0] = 0;
     if (!image || !sig)
-        return engine_fail(err, errlen, -EINVAL, "exec: no image or no signature");
+        return errf(err, errlen, -EINVAL, "exec: no image or no signature");
     int r = kvm_sys_open(err, errlen);
     if (r)
         return -ENODEV;
@@ -198,7 +186,7 @@ int tre_engine_exec(struct tre_engine *e, const void *image, size_t image_size,
     /* 3. a slot */
     struct engine_ref *ref = calloc(1, sizeof *ref);
     if (!ref)
-        return engine_fail(err, errlen, -ENOMEM, "exec: out of memory");
+        return errf(err, errlen, -ENOMEM, "exec: out of memory");
     pthread_mutex_init(&ref->lock, NULL);
     ref->refs = 1;
     struct tre_instance *ti = &ref->ti;
@@ -224,7 +212,7 @@ int tre_engine_exec(struct tre_engine *e, const void *image, size_t image_size,
     if (idx >= e->max) {
         pthread_mutex_destroy(&ref->lock);
         free(ref);
-        return engine_fail(err, errlen, -EMFILE, "exec: %u instances already running", e->max);
+        return errf(err, errlen, -EMFILE, "exec: %u instances already running", e->max);
     }
     snprintf(ti->label, sizeof ti->label, "%s#%d", m.name, desc);
 
@@ -235,7 +223,7 @@ int tre_engine_exec(struct tre_engine *e, const void *image, size_t image_size,
         uint64_t ready;
         r = instance_run(ti, &ready);
         if (r)
-            engine_fail(err, errlen, r, "exec: %s ended during start-up (see the log)", m.name);
+            errf(err, errlen, r, "exec: %s ended during start-up (see the log)", m.name);
     }
     pthread_mutex_unlock(&ref->lock);
 

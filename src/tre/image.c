@@ -1,6 +1,7 @@
 /* tre/image.c — builds the prepared image: copies the segments into a memfd, finds the
  * syscall sites with the decoder and rewrites each, then seals the memfd so nothing can
  * change it. It never maps anything into an instance (the loader does). */
+#include "util/err.h"
 #include "tre/image.h"
 
 #include <elf.h>
@@ -17,17 +18,6 @@
 #include "tre/sysregion.h"
 
 #define PAGE 4096ull
-
-static int image_fail(char *err, size_t errlen, int code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int image_fail(char *err, size_t errlen, int code, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return code;
-}
 
 /* Finds the sites of every executable segment and rewrites them in the laid-out copy. */
 static int image_rewrite(const uint8_t *img, const struct tre_elf *elf, uint64_t bias,
@@ -54,7 +44,7 @@ static int image_rewrite(const uint8_t *img, const struct tre_elf *elf, uint64_t
             uint8_t *op = copy + (found[k] - lo);
             if (op[0] != 0x0f || op[1] != 0x05) { /* the decoder and the copy disagree */
                 free(found);
-                return image_fail(err, errlen, -ENOEXEC, "load: syscall site 0x%llx is not "
+                return errf(err, errlen, -ENOEXEC, "load: syscall site 0x%llx is not "
                                   "in the code", (unsigned long long)found[k]);
             }
             op[0] = 0xe6;
@@ -76,7 +66,7 @@ int image_prepare(const uint8_t sha256[32], const uint8_t *img, const struct tre
     *lo_out = lo;
     int r = imagecache_get_image(sha256, im);
     if (r < 0)
-        return image_fail(err, errlen, r, "load: %s", strerror(-r));
+        return errf(err, errlen, r, "load: %s", strerror(-r));
     if (r == 1 && im->span == hi - lo)
         return 0;
     if (r == 1)
@@ -86,15 +76,15 @@ int image_prepare(const uint8_t sha256[32], const uint8_t *img, const struct tre
     im->span = hi - lo;
     im->fd = memfd_create("trevisor-image", MFD_CLOEXEC | MFD_ALLOW_SEALING);
     if (im->fd < 0)
-        return image_fail(err, errlen, -errno, "load: memfd_create: %s", strerror(errno));
+        return errf(err, errlen, -errno, "load: memfd_create: %s", strerror(errno));
     uint8_t *copy = MAP_FAILED;
     if (ftruncate(im->fd, (off_t)im->span) < 0) {
-        r = image_fail(err, errlen, -errno, "load: %s", strerror(errno));
+        r = errf(err, errlen, -errno, "load: %s", strerror(errno));
         goto fail;
     }
     copy = mmap(NULL, im->span, PROT_READ | PROT_WRITE, MAP_SHARED, im->fd, 0);
     if (copy == MAP_FAILED) {
-        r = image_fail(err, errlen, -errno, "load: %s", strerror(errno));
+        r = errf(err, errlen, -errno, "load: %s", strerror(errno));
         goto fail;
     }
     for (unsigned i = 0; i < elf->nloads; i++) {
@@ -106,7 +96,7 @@ int image_prepare(const uint8_t sha256[32], const uint8_t *img, const struct tre
     if (r)
         goto fail;
     if (fcntl(im->fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0) {
-        r = image_fail(err, errlen, -errno, "load: sealing the image: %s", strerror(errno));
+        r = errf(err, errlen, -errno, "load: sealing the image: %s", strerror(errno));
         goto fail;
     }
     imagecache_put_image(sha256, im);

@@ -2,6 +2,7 @@
  * (program, stack, message window, heap, doorbell, ring-0 pages), maps the prepared image
  * (segments laid out, every `syscall` rewritten to a two-byte `out`; image.c), writes the
  * Linux initial stack and creates the VM. It never runs the program and never trusts a size the ELF parser has not checked. */
+#include "util/err.h"
 #include "tre/instance.h"
 
 #include <cpuid.h>
@@ -20,19 +21,6 @@
 #define PAGE 4096ull
 #define PAGE_DOWN(x) ((x) & ~(PAGE - 1))
 #define PAGE_UP(x) (((x) + PAGE - 1) & ~(PAGE - 1))
-
-static int load_fail(char *err, size_t errlen, int code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int load_fail(char *err, size_t errlen, int code, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return code;
-}
 
 static unsigned load_prot(uint32_t pflags)
 {
@@ -62,13 +50,13 @@ static int load_segments(struct tre_instance *ti, const uint8_t *img,
     im.sites = NULL;
     if (vmem_alloc(&ti->mem, span, &gpa)) {
         imagecache_image_free(&im);
-        return load_fail(err, errlen, -ENOMEM, "load: image needs %llu KiB, more than the "
+        return errf(err, errlen, -ENOMEM, "load: image needs %llu KiB, more than the "
                          "manifest's mem", (unsigned long long)(span >> 10));
     }
     r = vmem_map_file(&ti->mem, gpa, span, im.fd);
     imagecache_image_free(&im);
     if (r)
-        return load_fail(err, errlen, r, "load: cannot map the image: %s", strerror(-r));
+        return errf(err, errlen, r, "load: cannot map the image: %s", strerror(-r));
     uint64_t npages = span / PAGE;
     unsigned *prot = calloc(npages, sizeof *prot);
     if (!prot)
@@ -86,11 +74,11 @@ static int load_segments(struct tre_instance *ti, const uint8_t *img,
         if (prot[i]) {
             r = vmem_map(&ti->mem, lo + i * PAGE, gpa + i * PAGE, (j - i) * PAGE, prot[i], 1);
             if (r)
-                load_fail(err, errlen, r, "load: cannot map the program at 0x%llx (%s)",
+                errf(err, errlen, r, "load: cannot map the program at 0x%llx (%s)",
                           (unsigned long long)(lo + i * PAGE), strerror(-r));
             else if (!(prot[i] & VMEM_W) && vmem_mark_public(&ti->mem, gpa + i * PAGE,
                                                               (j - i) * PAGE))
-                r = load_fail(err, errlen, -ENOEXEC, "load: too many segments");
+                r = errf(err, errlen, -ENOEXEC, "load: too many segments");
         }
         i = j;
     }
@@ -183,11 +171,11 @@ int instance_load(struct tre_instance *ti, const uint8_t *img, size_t len,
     uint64_t slot = PAGE_UP(m->mem_size + m->mem_size / 256 + (512u << 10));
     r = vmem_init(&ti->mem, slot);
     if (r)
-        return load_fail(err, errlen, r, "load: cannot reserve %llu KiB: %s",
+        return errf(err, errlen, r, "load: cannot reserve %llu KiB: %s",
                          (unsigned long long)(slot >> 10), strerror(-r));
     r = sysregion_build(&ti->mem, &ti->sys);
     if (r)
-        return load_fail(err, errlen, r, "load: ring-0 pages: %s", strerror(-r));
+        return errf(err, errlen, r, "load: ring-0 pages: %s", strerror(-r));
     uint64_t budget_start = ti->mem.next_gpa;
 
     r = load_segments(ti, img, elf, err, errlen);
@@ -196,7 +184,7 @@ int instance_load(struct tre_instance *ti, const uint8_t *img, size_t len,
     uint64_t rsp;
     r = load_stack(ti, elf, &rsp);
     if (r)
-        return load_fail(err, errlen, r, "load: stack: %s", strerror(-r));
+        return errf(err, errlen, r, "load: stack: %s", strerror(-r));
 
     uint64_t wgpa;
     r = vmem_alloc(&ti->mem, ti->window_size, &wgpa);
@@ -204,7 +192,7 @@ int instance_load(struct tre_instance *ti, const uint8_t *img, size_t len,
         r = vmem_map(&ti->mem, TRE_WINDOW_VA, wgpa, ti->window_size,
                      VMEM_R | VMEM_W | VMEM_USER, 1);
     if (r)
-        return load_fail(err, errlen, r, "load: message window: %s", strerror(-r));
+        return errf(err, errlen, r, "load: message window: %s", strerror(-r));
     ti->window = vmem_user_ptr(&ti->mem, TRE_WINDOW_VA, ti->window_size, VMEM_W);
     if (!ti->window)
         return -EFAULT;
@@ -212,7 +200,7 @@ int instance_load(struct tre_instance *ti, const uint8_t *img, size_t len,
     /* The heap gets what is left of the manifest's memory, less the page tables it needs. */
     uint64_t used = ti->mem.next_gpa - budget_start;
     if (used + (64u << 10) > m->mem_size)
-        return load_fail(err, errlen, -ENOMEM,
+        return errf(err, errlen, -ENOMEM,
                          "load: manifest mem %llu KiB is too small: image, stack and window "
                          "take %llu KiB", (unsigned long long)(m->mem_size >> 10),
                          (unsigned long long)(used >> 10));
@@ -227,7 +215,7 @@ int instance_load(struct tre_instance *ti, const uint8_t *img, size_t len,
         r = vmem_map(&ti->mem, TRE_DOORBELL_VA, TRE_DOORBELL_GPA, PAGE,
                      VMEM_R | VMEM_W | VMEM_USER, 0);
     if (r)
-        return load_fail(err, errlen, r, "load: heap: %s", strerror(-r));
+        return errf(err, errlen, r, "load: heap: %s", strerror(-r));
 
     r = kvm_vm_create(&ti->kvm);
     if (!r)
@@ -235,22 +223,22 @@ int instance_load(struct tre_instance *ti, const uint8_t *img, size_t len,
     if (!r)
         r = kvm_vcpu_create(&ti->kvm);
     if (r)
-        return load_fail(err, errlen, r, "load: KVM: %s", strerror(-r));
+        return errf(err, errlen, r, "load: KVM: %s", strerror(-r));
     struct kvm_sregs sregs;
     r = kvm_vcpu_get_sregs(&ti->kvm, &sregs);
     if (r)
-        return load_fail(err, errlen, r, "load: KVM_GET_SREGS: %s", strerror(-r));
+        return errf(err, errlen, r, "load: KVM_GET_SREGS: %s", strerror(-r));
     sysregion_sregs(&ti->mem, &ti->sys, &sregs);
     r = kvm_vcpu_set_sregs(&ti->kvm, &sregs);
     if (r)
-        return load_fail(err, errlen, r, "load: KVM_SET_SREGS: %s", strerror(-r));
+        return errf(err, errlen, r, "load: KVM_SET_SREGS: %s", strerror(-r));
     memset(&ti->regs, 0, sizeof ti->regs);
     ti->regs.rip = elf->entry + ti->load_bias;
     ti->regs.rsp = rsp;
     ti->regs.rflags = 2;
     r = kvm_vcpu_set_regs(&ti->kvm, &ti->regs);
     if (r)
-        return load_fail(err, errlen, r, "load: KVM_SET_REGS: %s", strerror(-r));
+        return errf(err, errlen, r, "load: KVM_SET_REGS: %s", strerror(-r));
     ti->state = TRE_STATE_NEW;
     return 0;
 }

@@ -3,6 +3,7 @@
  * read from those files and checks it here, once. It must never accept a file it only
  * half understood, never decide trust (truststore.c does), and never free or leave
  * behind secret key material without wiping it. */
+#include "util/err.h"
 #include "tre/minisign.h"
 
 #include <errno.h>
@@ -44,19 +45,6 @@ enum {
     MS_SK_KEYID = 54, MS_SK_SK = 62, MS_SK_CHK = 126,
 };
 
-static void ms_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void ms_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (err == NULL || errlen == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /* ---- little-endian and hex ---- */
 
@@ -240,11 +228,11 @@ static int ms_check_untrusted(const struct ms_line *l, const char *what, char *e
                               size_t errlen)
 {
     if (!ms_has_prefix(l, MS_UNTRUSTED_PREFIX)) {
-        ms_err(err, errlen, "%s: line 1 does not start with \"" MS_UNTRUSTED_PREFIX "\"", what);
+        errf(err, errlen, 0, "%s: line 1 does not start with \"" MS_UNTRUSTED_PREFIX "\"", what);
         return -EINVAL;
     }
     if (l->n - strlen(MS_UNTRUSTED_PREFIX) > TRE_COMMENT_MAX) {
-        ms_err(err, errlen, "%s: untrusted comment is longer than %u bytes", what,
+        errf(err, errlen, 0, "%s: untrusted comment is longer than %u bytes", what,
                TRE_COMMENT_MAX);
         return -EINVAL;
     }
@@ -258,11 +246,11 @@ static int ms_decode_line(const struct ms_line *l, unsigned lineno, const char *
     int rc = ms_b64_decode_exact(l->p, l->n, out, want, &got);
 
     if (rc == -EINVAL) {
-        ms_err(err, errlen, "%s: line %u is not valid base64", what, lineno);
+        errf(err, errlen, 0, "%s: line %u is not valid base64", what, lineno);
         return -EINVAL;
     }
     if (rc == -ERANGE) {
-        ms_err(err, errlen, "%s: line %u has the wrong length (%zu bytes, expected %zu)",
+        errf(err, errlen, 0, "%s: line %u has the wrong length (%zu bytes, expected %zu)",
                what, lineno, got, want);
         return -EINVAL;
     }
@@ -292,7 +280,7 @@ static int ms_pubkey_decode(const struct ms_line *l, unsigned lineno, struct tre
     if (rc < 0)
         return rc;
     if (memcmp(bin, MS_ALG_ED, 2) != 0) {
-        ms_err(err, errlen, "public key: unsupported algorithm (not Ed25519)");
+        errf(err, errlen, 0, "public key: unsupported algorithm (not Ed25519)");
         return -EINVAL;
     }
     memcpy(out->keyid, bin + 2, TRE_KEYID_LEN);
@@ -311,11 +299,11 @@ int tre_pubkey_parse(const char *text, size_t len, struct tre_pubkey *out,
     if (err && errlen)
         err[0] = '\0';
     if (text == NULL || out == NULL) {
-        ms_err(err, errlen, "public key: no input");
+        errf(err, errlen, 0, "public key: no input");
         return -EINVAL;
     }
     if (len > TRE_PUBKEY_FILE_MAX) {
-        ms_err(err, errlen, "public key: file is larger than %u bytes", TRE_PUBKEY_FILE_MAX);
+        errf(err, errlen, 0, "public key: file is larger than %u bytes", TRE_PUBKEY_FILE_MAX);
         return -EFBIG;
     }
     first.p = text;
@@ -324,34 +312,34 @@ int tre_pubkey_parse(const char *text, size_t len, struct tre_pubkey *out,
         /* just the base64 line, as `minisign -P` takes it */
         rc = ms_split(text, len, lines, 1, &got);
         if (rc == -EINVAL) {
-            ms_err(err, errlen, "public key: contains a NUL byte");
+            errf(err, errlen, 0, "public key: contains a NUL byte");
             return rc;
         }
         if (rc < 0) {
-            ms_err(err, errlen, "public key: line 1 does not start with \""
+            errf(err, errlen, 0, "public key: line 1 does not start with \""
                    MS_UNTRUSTED_PREFIX "\"");
             return -EINVAL;
         }
         if (got < 1) {
-            ms_err(err, errlen, "public key: empty");
+            errf(err, errlen, 0, "public key: empty");
             return -EINVAL;
         }
         return ms_pubkey_decode(&lines[0], 1, out, err, errlen);
     }
     rc = ms_split(text, len, lines, 2, &got);
     if (rc == -EINVAL) {
-        ms_err(err, errlen, "public key: contains a NUL byte");
+        errf(err, errlen, 0, "public key: contains a NUL byte");
         return rc;
     }
     if (rc < 0) {
-        ms_err(err, errlen, "public key: unexpected data after line 2");
+        errf(err, errlen, 0, "public key: unexpected data after line 2");
         return -EINVAL;
     }
     rc = ms_check_untrusted(&lines[0], "public key", err, errlen);
     if (rc < 0)
         return rc;
     if (got < 2) {
-        ms_err(err, errlen, "public key: line 2 (the key) is missing");
+        errf(err, errlen, 0, "public key: line 2 (the key) is missing");
         return -EINVAL;
     }
     return ms_pubkey_decode(&lines[1], 2, out, err, errlen);
@@ -383,32 +371,32 @@ int tre_sig_parse(const char *text, size_t len, struct tre_sig *out, char *err, 
     if (err && errlen)
         err[0] = '\0';
     if (text == NULL || out == NULL) {
-        ms_err(err, errlen, "signature: no input");
+        errf(err, errlen, 0, "signature: no input");
         return -EINVAL;
     }
     memset(out, 0, sizeof *out);
     if (len > TRE_SIG_FILE_MAX) {
-        ms_err(err, errlen, "signature: file is larger than %u bytes", TRE_SIG_FILE_MAX);
+        errf(err, errlen, 0, "signature: file is larger than %u bytes", TRE_SIG_FILE_MAX);
         return -EFBIG;
     }
     rc = ms_split(text, len, lines, 4, &got);
     if (rc == -EINVAL) {
-        ms_err(err, errlen, "signature: contains a NUL byte");
+        errf(err, errlen, 0, "signature: contains a NUL byte");
         return rc;
     }
     if (rc < 0) {
-        ms_err(err, errlen, "signature: unexpected data after line 4");
+        errf(err, errlen, 0, "signature: unexpected data after line 4");
         return -EINVAL;
     }
     if (got < 1) {
-        ms_err(err, errlen, "signature: empty");
+        errf(err, errlen, 0, "signature: empty");
         return -EINVAL;
     }
     rc = ms_check_untrusted(&lines[0], "signature", err, errlen);
     if (rc < 0)
         return rc;
     if (got < 4) {
-        ms_err(err, errlen, "signature: line %zu (%s) is missing", got + 1, names[got]);
+        errf(err, errlen, 0, "signature: line %zu (%s) is missing", got + 1, names[got]);
         return -EINVAL;
     }
 
@@ -420,24 +408,24 @@ int tre_sig_parse(const char *text, size_t len, struct tre_sig *out, char *err, 
     } else if (memcmp(bin, MS_ALG_ED, 2) == 0) {
         out->prehashed = 0;
     } else {
-        ms_err(err, errlen, "signature: unsupported algorithm (neither \"Ed\" nor \"ED\")");
+        errf(err, errlen, 0, "signature: unsupported algorithm (neither \"Ed\" nor \"ED\")");
         return -EINVAL;
     }
     memcpy(out->keyid, bin + 2, TRE_KEYID_LEN);
     memcpy(out->sig, bin + 2 + TRE_KEYID_LEN, 64);
 
     if (!ms_has_prefix(&lines[2], MS_TRUSTED_PREFIX)) {
-        ms_err(err, errlen, "signature: line 3 does not start with \"" MS_TRUSTED_PREFIX "\"");
+        errf(err, errlen, 0, "signature: line 3 does not start with \"" MS_TRUSTED_PREFIX "\"");
         return -EINVAL;
     }
     tlen = lines[2].n - plen;
     if (tlen > TRE_COMMENT_MAX) {
-        ms_err(err, errlen, "signature: trusted comment is longer than %u bytes",
+        errf(err, errlen, 0, "signature: trusted comment is longer than %u bytes",
                TRE_COMMENT_MAX);
         return -EINVAL;
     }
     if (!ms_comment_text_ok(lines[2].p + plen, tlen)) {
-        ms_err(err, errlen, "signature: trusted comment contains a control character");
+        errf(err, errlen, 0, "signature: trusted comment contains a control character");
         return -EINVAL;
     }
     memcpy(out->trusted_comment, lines[2].p + plen, tlen);
@@ -555,7 +543,7 @@ static int ms_verify_keyid(const struct tre_pubkey *pk, const struct tre_sig *si
         return 0;
     tre_keyid_hex(sig->keyid, a);
     tre_keyid_hex(pk->keyid, b);
-    ms_err(err, errlen, "signature was made by key %s, not by key %s", a, b);
+    errf(err, errlen, 0, "signature was made by key %s, not by key %s", a, b);
     return -ENOKEY;
 }
 
@@ -570,28 +558,28 @@ static int ms_verify_signed(const struct tre_pubkey *pk, const struct tre_sig *s
     int rc;
 
     if (tlen > TRE_COMMENT_MAX) {
-        ms_err(err, errlen, "signature: trusted comment is longer than %u bytes",
+        errf(err, errlen, 0, "signature: trusted comment is longer than %u bytes",
                TRE_COMMENT_MAX);
         return -EINVAL;
     }
     rc = ms_ed25519_verify(pk->pk, sig->sig, signed_msg, signed_len);
     if (rc < 0) {
-        ms_err(err, errlen, "signature: crypto library failure");
+        errf(err, errlen, 0, "signature: crypto library failure");
         return rc;
     }
     if (rc == 0) {
-        ms_err(err, errlen, "signature does not match the image");
+        errf(err, errlen, 0, "signature does not match the image");
         return -EBADMSG;
     }
     memcpy(buf, sig->sig, 64);
     memcpy(buf + 64, sig->trusted_comment, tlen);
     rc = ms_ed25519_verify(pk->pk, sig->global_sig, buf, 64 + tlen);
     if (rc < 0) {
-        ms_err(err, errlen, "signature: crypto library failure");
+        errf(err, errlen, 0, "signature: crypto library failure");
         return rc;
     }
     if (rc == 0) {
-        ms_err(err, errlen, "trusted comment signature is bad");
+        errf(err, errlen, 0, "trusted comment signature is bad");
         return -EBADMSG;
     }
     return 0;
@@ -606,7 +594,7 @@ int tre_sig_verify(const struct tre_pubkey *pk, const struct tre_sig *sig,
     if (err && errlen)
         err[0] = '\0';
     if (pk == NULL || sig == NULL || (msg == NULL && len != 0)) {
-        ms_err(err, errlen, "signature: no input");
+        errf(err, errlen, 0, "signature: no input");
         return -EINVAL;
     }
     rc = ms_verify_keyid(pk, sig, err, errlen);
@@ -616,7 +604,7 @@ int tre_sig_verify(const struct tre_pubkey *pk, const struct tre_sig *sig,
         return ms_verify_signed(pk, sig, msg, len, err, errlen);
     rc = ms_blake2b512(msg, len, hash);
     if (rc < 0) {
-        ms_err(err, errlen, "signature: BLAKE2b-512 failed");
+        errf(err, errlen, 0, "signature: BLAKE2b-512 failed");
         return rc;
     }
     return ms_verify_signed(pk, sig, hash, sizeof hash, err, errlen);
@@ -633,18 +621,18 @@ static int ms_hash_file(const char *path, uint8_t out[64], char *err, size_t err
     fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         rc = -errno;
-        ms_err(err, errlen, "%s: %s", path, strerror(errno));
+        errf(err, errlen, 0, "%s: %s", path, strerror(errno));
         goto out;
     }
     buf = malloc(65536);
     ctx = EVP_MD_CTX_new();
     if (buf == NULL || ctx == NULL) {
-        ms_err(err, errlen, "%s: out of memory", path);
+        errf(err, errlen, 0, "%s: out of memory", path);
         goto out;
     }
     if (EVP_DigestInit_ex(ctx, EVP_blake2b512(), NULL) != 1) {
         rc = -EIO;
-        ms_err(err, errlen, "BLAKE2b-512 failed");
+        errf(err, errlen, 0, "BLAKE2b-512 failed");
         goto out;
     }
     for (;;) {
@@ -654,20 +642,20 @@ static int ms_hash_file(const char *path, uint8_t out[64], char *err, size_t err
             continue;
         if (r < 0) {
             rc = -errno;
-            ms_err(err, errlen, "%s: %s", path, strerror(errno));
+            errf(err, errlen, 0, "%s: %s", path, strerror(errno));
             goto out;
         }
         if (r == 0)
             break;
         if (EVP_DigestUpdate(ctx, buf, (size_t)r) != 1) {
             rc = -EIO;
-            ms_err(err, errlen, "BLAKE2b-512 failed");
+            errf(err, errlen, 0, "BLAKE2b-512 failed");
             goto out;
         }
     }
     if (EVP_DigestFinal_ex(ctx, out, &n) != 1 || n != 64) {
         rc = -EIO;
-        ms_err(err, errlen, "BLAKE2b-512 failed");
+        errf(err, errlen, 0, "BLAKE2b-512 failed");
         goto out;
     }
     rc = 0;
@@ -690,7 +678,7 @@ int tre_sig_verify_file(const struct tre_pubkey *pk, const struct tre_sig *sig,
     if (err && errlen)
         err[0] = '\0';
     if (pk == NULL || sig == NULL || path == NULL) {
-        ms_err(err, errlen, "signature: no input");
+        errf(err, errlen, 0, "signature: no input");
         return -EINVAL;
     }
     rc = ms_verify_keyid(pk, sig, err, errlen);
@@ -728,42 +716,42 @@ static int ms_seckey_decode(const char *text, size_t len, uint8_t bin[MS_SECKEY_
     int rc;
 
     if (text == NULL) {
-        ms_err(err, errlen, "secret key: no input");
+        errf(err, errlen, 0, "secret key: no input");
         return -EINVAL;
     }
     if (len > TRE_SECKEY_FILE_MAX) {
-        ms_err(err, errlen, "secret key: file is larger than %u bytes", TRE_SECKEY_FILE_MAX);
+        errf(err, errlen, 0, "secret key: file is larger than %u bytes", TRE_SECKEY_FILE_MAX);
         return -EFBIG;
     }
     rc = ms_split(text, len, lines, 2, &got);
     if (rc == -EINVAL) {
-        ms_err(err, errlen, "secret key: contains a NUL byte");
+        errf(err, errlen, 0, "secret key: contains a NUL byte");
         return rc;
     }
     if (rc < 0) {
-        ms_err(err, errlen, "secret key: unexpected data after line 2");
+        errf(err, errlen, 0, "secret key: unexpected data after line 2");
         return -EINVAL;
     }
     if (got < 1) {
-        ms_err(err, errlen, "secret key: empty");
+        errf(err, errlen, 0, "secret key: empty");
         return -EINVAL;
     }
     rc = ms_check_untrusted(&lines[0], "secret key", err, errlen);
     if (rc < 0)
         return rc;
     if (got < 2) {
-        ms_err(err, errlen, "secret key: line 2 (the key) is missing");
+        errf(err, errlen, 0, "secret key: line 2 (the key) is missing");
         return -EINVAL;
     }
     rc = ms_decode_line(&lines[1], 2, "secret key", bin, MS_SECKEY_BIN, err, errlen);
     if (rc < 0)
         return rc;
     if (memcmp(bin + MS_SK_SIGALG, MS_ALG_ED, 2) != 0) {
-        ms_err(err, errlen, "secret key: unsupported signature algorithm (not Ed25519)");
+        errf(err, errlen, 0, "secret key: unsupported signature algorithm (not Ed25519)");
         return -EINVAL;
     }
     if (memcmp(bin + MS_SK_CHKALG, MS_CHK_B2, 2) != 0) {
-        ms_err(err, errlen, "secret key: unsupported checksum algorithm (not BLAKE2b)");
+        errf(err, errlen, 0, "secret key: unsupported checksum algorithm (not BLAKE2b)");
         return -EINVAL;
     }
     if (memcmp(bin + MS_SK_KDFALG, MS_KDF_SCRYPT, 2) == 0) {
@@ -771,7 +759,7 @@ static int ms_seckey_decode(const char *text, size_t len, uint8_t bin[MS_SECKEY_
     } else if (memcmp(bin + MS_SK_KDFALG, kdf_none, 2) == 0) {
         *encrypted = 0;
     } else {
-        ms_err(err, errlen, "secret key: unsupported key derivation (neither scrypt nor none)");
+        errf(err, errlen, 0, "secret key: unsupported key derivation (neither scrypt nor none)");
         return -EINVAL;
     }
     return 0;
@@ -811,7 +799,7 @@ int tre_seckey_parse(const char *text, size_t len, const char *password,
     if (err && errlen)
         err[0] = '\0';
     if (out == NULL) {
-        ms_err(err, errlen, "secret key: no output");
+        errf(err, errlen, 0, "secret key: no output");
         return -EINVAL;
     }
     memset(out, 0, sizeof *out);
@@ -823,23 +811,23 @@ int tre_seckey_parse(const char *text, size_t len, const char *password,
         uint64_t mem = ms_le64_load(bin + MS_SK_MEM);
 
         if (password == NULL) {
-            ms_err(err, errlen, "secret key is encrypted: a password is needed");
+            errf(err, errlen, 0, "secret key is encrypted: a password is needed");
             rc = -EACCES;
             goto out;
         }
         if (strlen(password) > TRE_PASSWORD_MAX) {
-            ms_err(err, errlen, "password is longer than %u bytes", TRE_PASSWORD_MAX);
+            errf(err, errlen, 0, "password is longer than %u bytes", TRE_PASSWORD_MAX);
             rc = -EINVAL;
             goto out;
         }
         if (ops > TRE_KDF_OPSLIMIT_MAX || mem > TRE_KDF_MEMLIMIT_MAX || mem > SIZE_MAX) {
-            ms_err(err, errlen, "secret key: scrypt limits are too large");
+            errf(err, errlen, 0, "secret key: scrypt limits are too large");
             rc = -EINVAL;
             goto out;
         }
         rc = ms_kdf_stream(password, bin + MS_SK_SALT, ops, mem, stream);
         if (rc < 0) {
-            ms_err(err, errlen, "secret key: scrypt failed (out of memory?)");
+            errf(err, errlen, 0, "secret key: scrypt failed (out of memory?)");
             goto out;
         }
         for (size_t i = 0; i < MS_KEYNUM_LEN; i++)
@@ -847,24 +835,24 @@ int tre_seckey_parse(const char *text, size_t len, const char *password,
     }
     rc = ms_seckey_checksum(bin + MS_SK_SIGALG, bin + MS_SK_KEYID, bin + MS_SK_SK, chk);
     if (rc < 0) {
-        ms_err(err, errlen, "secret key: BLAKE2b-256 failed");
+        errf(err, errlen, 0, "secret key: BLAKE2b-256 failed");
         goto out;
     }
     /* minisign -W writes unencrypted keys with an all-zero checksum: accept that there
      * (the seed/public check below still catches damage), require it elsewhere. */
     if (CRYPTO_memcmp(chk, bin + MS_SK_CHK, 32) != 0 &&
         (enc || CRYPTO_memcmp(zero, bin + MS_SK_CHK, 32) != 0)) {
-        ms_err(err, errlen, "wrong password or corrupt secret key");
+        errf(err, errlen, 0, "wrong password or corrupt secret key");
         rc = -EBADMSG;
         goto out;
     }
     rc = ms_ed25519_public(bin + MS_SK_SK, pub);
     if (rc < 0) {
-        ms_err(err, errlen, "secret key: crypto library failure");
+        errf(err, errlen, 0, "secret key: crypto library failure");
         goto out;
     }
     if (CRYPTO_memcmp(pub, bin + MS_SK_SK + 32, 32) != 0) {
-        ms_err(err, errlen, "wrong password or corrupt secret key");
+        errf(err, errlen, 0, "wrong password or corrupt secret key");
         rc = -EBADMSG;
         goto out;
     }
@@ -885,11 +873,11 @@ static int ms_check_comment_arg(const char *c, const char *what, char *err, size
     size_t n = strlen(c);
 
     if (n > TRE_COMMENT_MAX) {
-        ms_err(err, errlen, "%s is longer than %u bytes", what, TRE_COMMENT_MAX);
+        errf(err, errlen, 0, "%s is longer than %u bytes", what, TRE_COMMENT_MAX);
         return -EINVAL;
     }
     if (!ms_comment_text_ok(c, n)) {
-        ms_err(err, errlen, "%s contains a control character", what);
+        errf(err, errlen, 0, "%s contains a control character", what);
         return -EINVAL;
     }
     return 0;
@@ -914,14 +902,14 @@ static int ms_sign_hash(const struct tre_seckey *sk, const uint8_t hash[64],
     memcpy(bin + 2, sk->keyid, TRE_KEYID_LEN);
     rc = ms_ed25519_sign(sk->sk, hash, 64, bin + 2 + TRE_KEYID_LEN);
     if (rc < 0) {
-        ms_err(err, errlen, "signing failed (crypto library)");
+        errf(err, errlen, 0, "signing failed (crypto library)");
         return rc;
     }
     memcpy(buf, bin + 2 + TRE_KEYID_LEN, 64);
     memcpy(buf + 64, tc, tlen);
     rc = ms_ed25519_sign(sk->sk, buf, 64 + tlen, gsig);
     if (rc < 0) {
-        ms_err(err, errlen, "signing failed (crypto library)");
+        errf(err, errlen, 0, "signing failed (crypto library)");
         return rc;
     }
     ms_b64_encode(bin, sizeof bin, b64sig);
@@ -929,14 +917,14 @@ static int ms_sign_hash(const struct tre_seckey *sk, const uint8_t hash[64],
     cap = sizeof ucomment + sizeof b64sig + sizeof MS_TRUSTED_PREFIX + tlen + sizeof b64g + 4;
     text = malloc(cap);
     if (text == NULL) {
-        ms_err(err, errlen, "out of memory");
+        errf(err, errlen, 0, "out of memory");
         return -ENOMEM;
     }
     n = snprintf(text, cap, "%s\n%s\n%s%s\n%s\n", ucomment, b64sig, MS_TRUSTED_PREFIX, tc,
                  b64g);
     if (n < 0 || (size_t)n >= cap) {
         free(text);
-        ms_err(err, errlen, "signature: formatting failed");
+        errf(err, errlen, 0, "signature: formatting failed");
         return -EIO;
     }
     *out = text;
@@ -955,7 +943,7 @@ int tre_sign_buffer(const struct tre_seckey *sk, const uint8_t *msg, size_t len,
     if (err && errlen)
         err[0] = '\0';
     if (sk == NULL || out == NULL || outlen == NULL || (msg == NULL && len != 0)) {
-        ms_err(err, errlen, "sign: no input");
+        errf(err, errlen, 0, "sign: no input");
         return -EINVAL;
     }
     if (trusted_comment == NULL) {
@@ -964,7 +952,7 @@ int tre_sign_buffer(const struct tre_seckey *sk, const uint8_t *msg, size_t len,
     }
     rc = ms_blake2b512(msg, len, hash);
     if (rc < 0) {
-        ms_err(err, errlen, "BLAKE2b-512 failed");
+        errf(err, errlen, 0, "BLAKE2b-512 failed");
         return rc;
     }
     return ms_sign_hash(sk, hash, trusted_comment, out, outlen, err, errlen);
@@ -985,28 +973,28 @@ int tre_minisign_read_file(const char *path, size_t max, char **out, size_t *len
     fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {
         rc = -errno;
-        ms_err(err, errlen, "%s: %s", path, strerror(errno));
+        errf(err, errlen, 0, "%s: %s", path, strerror(errno));
         return rc;
     }
     if (fstat(fd, &st) < 0) {
         rc = -errno;
-        ms_err(err, errlen, "%s: %s", path, strerror(errno));
+        errf(err, errlen, 0, "%s: %s", path, strerror(errno));
         goto fail;
     }
     if (!S_ISREG(st.st_mode)) {
         rc = -EINVAL;
-        ms_err(err, errlen, "%s: not a regular file", path);
+        errf(err, errlen, 0, "%s: not a regular file", path);
         goto fail;
     }
     if ((uint64_t)st.st_size > (uint64_t)max) {
         rc = -EFBIG;
-        ms_err(err, errlen, "%s: file is larger than %zu bytes", path, max);
+        errf(err, errlen, 0, "%s: file is larger than %zu bytes", path, max);
         goto fail;
     }
     buf = malloc((size_t)st.st_size + 1);
     if (buf == NULL) {
         rc = -ENOMEM;
-        ms_err(err, errlen, "%s: out of memory", path);
+        errf(err, errlen, 0, "%s: out of memory", path);
         goto fail;
     }
     /* read what fstat promised, and notice a file that grew meanwhile */
@@ -1018,7 +1006,7 @@ int tre_minisign_read_file(const char *path, size_t max, char **out, size_t *len
             continue;
         if (r < 0) {
             rc = -errno;
-            ms_err(err, errlen, "%s: %s", path, strerror(errno));
+            errf(err, errlen, 0, "%s: %s", path, strerror(errno));
             goto fail;
         }
         if (r == 0)
@@ -1026,7 +1014,7 @@ int tre_minisign_read_file(const char *path, size_t max, char **out, size_t *len
         have += (size_t)r;
         if (have > (size_t)st.st_size) {
             rc = -EAGAIN;
-            ms_err(err, errlen, "%s: file changed while being read", path);
+            errf(err, errlen, 0, "%s: file changed while being read", path);
             goto fail;
         }
     }
@@ -1073,21 +1061,21 @@ static int ms_write_file(const char *path, const char *data, size_t len, mode_t 
     if (fd < 0) {
         rc = -errno;
         if (errno == EEXIST)
-            ms_err(err, errlen, "%s already exists (use -f to overwrite it)", path);
+            errf(err, errlen, 0, "%s already exists (use -f to overwrite it)", path);
         else
-            ms_err(err, errlen, "%s: %s", path, strerror(errno));
+            errf(err, errlen, 0, "%s: %s", path, strerror(errno));
         return rc;
     }
     if (fchmod(fd, mode) < 0 || ms_write_all(fd, data, len) < 0 || fsync(fd) < 0) {
         rc = -errno;
-        ms_err(err, errlen, "%s: %s", path, strerror(errno));
+        errf(err, errlen, 0, "%s: %s", path, strerror(errno));
         close(fd);
         unlink(path);
         return rc;
     }
     if (close(fd) < 0) {
         rc = -errno;
-        ms_err(err, errlen, "%s: %s", path, strerror(errno));
+        errf(err, errlen, 0, "%s: %s", path, strerror(errno));
         unlink(path);
         return rc;
     }
@@ -1113,11 +1101,11 @@ int tre_keygen_files_ex(const char *pub_path, const char *sec_path, const char *
     memset(bin, 0, sizeof bin);
     memset(stream, 0, sizeof stream);
     if (pub_path == NULL || sec_path == NULL) {
-        ms_err(err, errlen, "keygen: both a public and a secret key file are needed");
+        errf(err, errlen, 0, "keygen: both a public and a secret key file are needed");
         return -EINVAL;
     }
     if (strcmp(pub_path, sec_path) == 0) {
-        ms_err(err, errlen, "keygen: the public and secret key files must differ");
+        errf(err, errlen, 0, "keygen: the public and secret key files must differ");
         return -EINVAL;
     }
     if (comment != NULL) {
@@ -1127,11 +1115,11 @@ int tre_keygen_files_ex(const char *pub_path, const char *sec_path, const char *
     }
     if (password != NULL) {
         if (password[0] == '\0') {
-            ms_err(err, errlen, "keygen: empty password");
+            errf(err, errlen, 0, "keygen: empty password");
             return -EINVAL;
         }
         if (strlen(password) > TRE_PASSWORD_MAX) {
-            ms_err(err, errlen, "password is longer than %u bytes", TRE_PASSWORD_MAX);
+            errf(err, errlen, 0, "password is longer than %u bytes", TRE_PASSWORD_MAX);
             return -EINVAL;
         }
         if (limits != NULL) {
@@ -1139,17 +1127,17 @@ int tre_keygen_files_ex(const char *pub_path, const char *sec_path, const char *
             mem = limits->memlimit;
         }
         if (ops > TRE_KDF_OPSLIMIT_MAX || mem > TRE_KDF_MEMLIMIT_MAX || mem > SIZE_MAX) {
-            ms_err(err, errlen, "keygen: scrypt limits are too large");
+            errf(err, errlen, 0, "keygen: scrypt limits are too large");
             return -EINVAL;
         }
     }
     if (!force) {
         if (lstat(pub_path, &st) == 0) {
-            ms_err(err, errlen, "%s already exists (use -f to overwrite it)", pub_path);
+            errf(err, errlen, 0, "%s already exists (use -f to overwrite it)", pub_path);
             return -EEXIST;
         }
         if (lstat(sec_path, &st) == 0) {
-            ms_err(err, errlen, "%s already exists (use -f to overwrite it)", sec_path);
+            errf(err, errlen, 0, "%s already exists (use -f to overwrite it)", sec_path);
             return -EEXIST;
         }
     }
@@ -1158,13 +1146,13 @@ int tre_keygen_files_ex(const char *pub_path, const char *sec_path, const char *
     memcpy(bin + MS_SK_CHKALG, MS_CHK_B2, 2);
     if (RAND_bytes(bin + MS_SK_KEYID, TRE_KEYID_LEN) != 1 ||
         RAND_bytes(bin + MS_SK_SK, 32) != 1) {
-        ms_err(err, errlen, "keygen: no random bytes");
+        errf(err, errlen, 0, "keygen: no random bytes");
         rc = -EIO;
         goto out;
     }
     rc = ms_ed25519_public(bin + MS_SK_SK, bin + MS_SK_SK + 32);
     if (rc < 0) {
-        ms_err(err, errlen, "keygen: crypto library failure");
+        errf(err, errlen, 0, "keygen: crypto library failure");
         goto out;
     }
     memcpy(pub.keyid, bin + MS_SK_KEYID, TRE_KEYID_LEN);
@@ -1172,13 +1160,13 @@ int tre_keygen_files_ex(const char *pub_path, const char *sec_path, const char *
     rc = ms_seckey_checksum(bin + MS_SK_SIGALG, bin + MS_SK_KEYID, bin + MS_SK_SK,
                             bin + MS_SK_CHK);
     if (rc < 0) {
-        ms_err(err, errlen, "keygen: BLAKE2b-256 failed");
+        errf(err, errlen, 0, "keygen: BLAKE2b-256 failed");
         goto out;
     }
     if (password != NULL) {
         memcpy(bin + MS_SK_KDFALG, MS_KDF_SCRYPT, 2);
         if (RAND_bytes(bin + MS_SK_SALT, 32) != 1) {
-            ms_err(err, errlen, "keygen: no random bytes");
+            errf(err, errlen, 0, "keygen: no random bytes");
             rc = -EIO;
             goto out;
         }
@@ -1186,7 +1174,7 @@ int tre_keygen_files_ex(const char *pub_path, const char *sec_path, const char *
         ms_le64_store(bin + MS_SK_MEM, mem);
         rc = ms_kdf_stream(password, bin + MS_SK_SALT, ops, mem, stream);
         if (rc < 0) {
-            ms_err(err, errlen, "keygen: scrypt failed (out of memory?)");
+            errf(err, errlen, 0, "keygen: scrypt failed (out of memory?)");
             goto out;
         }
         for (size_t i = 0; i < MS_KEYNUM_LEN; i++)
@@ -1203,7 +1191,7 @@ int tre_keygen_files_ex(const char *pub_path, const char *sec_path, const char *
     pubtext = malloc(pubcap);
     sectext = malloc(seccap);
     if (pubtext == NULL || sectext == NULL) {
-        ms_err(err, errlen, "out of memory");
+        errf(err, errlen, 0, "out of memory");
         rc = -ENOMEM;
         goto out;
     }
@@ -1213,7 +1201,7 @@ int tre_keygen_files_ex(const char *pub_path, const char *sec_path, const char *
         n = snprintf(pubtext, pubcap, MS_UNTRUSTED_PREFIX "minisign public key %s\n%s\n",
                      idhex, pubb64);
     if (n < 0 || (size_t)n >= pubcap) {
-        ms_err(err, errlen, "keygen: formatting failed");
+        errf(err, errlen, 0, "keygen: formatting failed");
         rc = -EIO;
         goto out;
     }
@@ -1221,7 +1209,7 @@ int tre_keygen_files_ex(const char *pub_path, const char *sec_path, const char *
                  password ? "trevisor encrypted secret key" : "trevisor unencrypted secret key",
                  secb64);
     if (n < 0 || (size_t)n >= seccap) {
-        ms_err(err, errlen, "keygen: formatting failed");
+        errf(err, errlen, 0, "keygen: formatting failed");
         rc = -EIO;
         goto out;
     }
@@ -1272,7 +1260,7 @@ int tre_sign_file(const char *sec_path, const char *password, const char *msg_pa
         err[0] = '\0';
     memset(&sk, 0, sizeof sk);
     if (sec_path == NULL || msg_path == NULL || sig_path == NULL) {
-        ms_err(err, errlen, "sign: missing file name");
+        errf(err, errlen, 0, "sign: missing file name");
         return -EINVAL;
     }
     if (trusted_comment == NULL) {
@@ -1281,7 +1269,7 @@ int tre_sign_file(const char *sec_path, const char *password, const char *msg_pa
         if (asprintf(&deftc, "timestamp:%lu\tfile:%s\thashed", (unsigned long)time(NULL),
                      base) < 0) {
             deftc = NULL;
-            ms_err(err, errlen, "out of memory");
+            errf(err, errlen, 0, "out of memory");
             rc = -ENOMEM;
             goto out;
         }

@@ -2,6 +2,7 @@
  * images. It owns loading the keys directory and looking keys up by id. It must never
  * accept a key it could not parse, never follow a key id to more than one key, and never
  * verify anything itself beyond calling tre_sig_parse/tre_sig_verify. */
+#include "util/err.h"
 #include "tre/truststore.h"
 
 #include <dirent.h>
@@ -24,19 +25,6 @@ struct tre_truststore {
     size_t n, cap;
 };
 
-static void truststore_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void truststore_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (err == NULL || errlen == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 struct tre_truststore *tre_truststore_new(void)
 {
@@ -137,18 +125,18 @@ static int truststore_read_key(const char *dir, const char *name, struct tre_pub
 
     n = snprintf(path, sizeof path, "%s/%s", dir, name);
     if (n < 0 || (size_t)n >= sizeof path) {
-        truststore_err(err, errlen, "%s/%s: path too long", dir, name);
+        errf(err, errlen, 0, "%s/%s: path too long", dir, name);
         return -ENAMETOOLONG;
     }
     rc = tre_minisign_read_file(path, TRE_PUBKEY_FILE_MAX, &text, &len, perr, sizeof perr);
     if (rc < 0) {
-        truststore_err(err, errlen, "vendor key %s", perr);
+        errf(err, errlen, 0, "vendor key %s", perr);
         return rc;
     }
     rc = tre_pubkey_parse(text, len, pk, perr, sizeof perr);
     free(text);
     if (rc < 0) {
-        truststore_err(err, errlen, "vendor key %s: %s", path, perr);
+        errf(err, errlen, 0, "vendor key %s: %s", path, perr);
         return rc;
     }
     return 0;
@@ -169,7 +157,7 @@ static int truststore_scan(const char *dir, struct dirent ***names, int *count,
 
         if (e == ENOENT)
             return 0;
-        truststore_err(err, errlen, "vendor keys %s: %s", dir, strerror(e));
+        errf(err, errlen, 0, "vendor keys %s: %s", dir, strerror(e));
         return -e;
     }
     for (int i = 0; i < n; i++) {
@@ -182,7 +170,7 @@ static int truststore_scan(const char *dir, struct dirent ***names, int *count,
         for (int i = 0; i < kept; i++)
             free(list[i]);
         free(list);
-        truststore_err(err, errlen, "vendor keys %s: more than %u .pub files", dir,
+        errf(err, errlen, 0, "vendor keys %s: more than %u .pub files", dir,
                        TRE_TRUSTSTORE_MAX_KEYS);
         return -E2BIG;
     }
@@ -207,13 +195,13 @@ int tre_truststore_load(const char *dir, struct tre_truststore **out, char *err,
     if (err && errlen)
         err[0] = '\0';
     if (dir == NULL || out == NULL) {
-        truststore_err(err, errlen, "vendor keys: no directory");
+        errf(err, errlen, 0, "vendor keys: no directory");
         return -EINVAL;
     }
     *out = NULL;
     ts = tre_truststore_new();
     if (ts == NULL) {
-        truststore_err(err, errlen, "vendor keys: out of memory");
+        errf(err, errlen, 0, "vendor keys: out of memory");
         return -ENOMEM;
     }
     rc = truststore_scan(dir, &names, &count, err, errlen);
@@ -232,14 +220,14 @@ int tre_truststore_load(const char *dir, struct tre_truststore **out, char *err,
             if (memcmp(have->pk, pk.pk, sizeof pk.pk) == 0)
                 continue;  /* the same key twice */
             tre_keyid_hex(pk.keyid, id);
-            truststore_err(err, errlen, "vendor key %s/%s: key id %s is already used by "
+            errf(err, errlen, 0, "vendor key %s/%s: key id %s is already used by "
                            "a different key", dir, names[i]->d_name, id);
             rc = -EEXIST;
             goto fail;
         }
         rc = truststore_push(ts, &pk, names[i]->d_name);
         if (rc < 0) {
-            truststore_err(err, errlen, "vendor key %s/%s: %s", dir, names[i]->d_name,
+            errf(err, errlen, 0, "vendor key %s/%s: %s", dir, names[i]->d_name,
                            strerror(-rc));
             goto fail;
         }
@@ -267,7 +255,7 @@ int tre_truststore_verify(const struct tre_truststore *ts, const uint8_t *img, s
     if (key_out != NULL)
         *key_out = NULL;
     if (ts == NULL) {
-        truststore_err(err, errlen, "no trust store");
+        errf(err, errlen, 0, "no trust store");
         return -EINVAL;
     }
     rc = tre_sig_parse(sig_text, sig_len, &sig, err, errlen);
@@ -276,7 +264,7 @@ int tre_truststore_verify(const struct tre_truststore *ts, const uint8_t *img, s
     pk = tre_truststore_find(ts, sig.keyid);
     if (pk == NULL) {
         tre_keyid_hex(sig.keyid, id);
-        truststore_err(err, errlen, "unknown vendor key %s", id);
+        errf(err, errlen, 0, "unknown vendor key %s", id);
         return -ENOKEY;
     }
     rc = tre_sig_verify(pk, &sig, img, img_len, err, errlen);
@@ -296,7 +284,7 @@ int tre_truststore_dir_remove(const char *dir, const uint8_t keyid[TRE_KEYID_LEN
     if (err && errlen)
         err[0] = '\0';
     if (dir == NULL || keyid == NULL) {
-        truststore_err(err, errlen, "vendor keys: no directory");
+        errf(err, errlen, 0, "vendor keys: no directory");
         return -EINVAL;
     }
     rc = truststore_scan(dir, &names, &count, err, errlen);
@@ -317,7 +305,7 @@ int tre_truststore_dir_remove(const char *dir, const uint8_t keyid[TRE_KEYID_LEN
             continue;
         if (unlink(path) < 0) {
             rc = -errno;
-            truststore_err(err, errlen, "%s: %s", path, strerror(-rc));
+            errf(err, errlen, 0, "%s: %s", path, strerror(-rc));
             goto out;
         }
         removed++;

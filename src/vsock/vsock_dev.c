@@ -148,6 +148,26 @@ static void dev_flush_locked(struct vsock_dev *d);
 
 /* ---- the worker's byte stream over the connection buffers ---- */
 
+/* Waits on c->cv (d->lock held) until signalled or deadline_ms (CLOCK_MONOTONIC ms; 0 =
+ * none). -ETIMEDOUT once the deadline has passed, else 0 (re-check the condition). */
+static int conn_wait(struct vsock_conn *c, uint64_t deadline_ms)
+{
+    if (!deadline_ms) {
+        pthread_cond_wait(&c->cv, &c->dev->lock);
+        return 0;
+    }
+    uint64_t now = door_now_ms();
+    if (now >= deadline_ms)
+        return -ETIMEDOUT;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t ns = (uint64_t)ts.tv_nsec + (deadline_ms - now) * 1000000ull;
+    ts.tv_sec += (time_t)(ns / 1000000000ull);
+    ts.tv_nsec = (long)(ns % 1000000000ull);
+    pthread_cond_timedwait(&c->cv, &c->dev->lock, &ts);
+    return 0;
+}
+
 static int conn_read(void *ctx, uint8_t *buf, size_t n, uint64_t deadline_ms)
 {
     struct vsock_conn *c = ctx;
@@ -172,20 +192,9 @@ static int conn_read(void *ctx, uint8_t *buf, size_t n, uint64_t deadline_ms)
             pthread_mutex_unlock(&d->lock);
             return -ECONNRESET;
         }
-        if (deadline_ms) {
-            uint64_t now = door_now_ms();
-            if (now >= deadline_ms) {
-                pthread_mutex_unlock(&d->lock);
-                return -ETIMEDOUT;
-            }
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            uint64_t ns = (uint64_t)ts.tv_nsec + (deadline_ms - now) * 1000000ull;
-            ts.tv_sec += (time_t)(ns / 1000000000ull);
-            ts.tv_nsec = (long)(ns % 1000000000ull);
-            pthread_cond_timedwait(&c->cv, &d->lock, &ts);
-        } else {
-            pthread_cond_wait(&c->cv, &d->lock);
+        if (conn_wait(c, deadline_ms)) {
+            pthread_mutex_unlock(&d->lock);
+            return -ETIMEDOUT;
         }
     }
     pthread_mutex_unlock(&d->lock);
@@ -222,17 +231,10 @@ static int conn_write(void *ctx, const uint8_t *buf, size_t n)
     uint64_t deadline = door_now_ms() + d->cfg.send_timeout_ms;
     int r = 0;
     while (c->out_off < c->out_len && !c->closed) {
-        uint64_t now = door_now_ms();
-        if (now >= deadline) {
+        if (conn_wait(c, deadline)) {
             r = -ETIMEDOUT;
             break;
         }
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        uint64_t ns = (uint64_t)ts.tv_nsec + (deadline - now) * 1000000ull;
-        ts.tv_sec += (time_t)(ns / 1000000000ull);
-        ts.tv_nsec = (long)(ns % 1000000000ull);
-        pthread_cond_timedwait(&c->cv, &d->lock, &ts);
     }
     if (!r && c->closed && c->out_off < c->out_len)
         r = -ECONNRESET;
