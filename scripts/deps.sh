@@ -1,9 +1,10 @@
 #!/bin/sh
-# scripts/deps.sh — installs the Debian 12 packages trevisor builds and tests with,
-# only those missing. Needs root (or sudo) the first time; a no-op afterwards.
+# scripts/deps.sh — installs the Debian 12 packages trevisor builds and tests with (and any
+# named on the command line), only those missing. Needs root (or sudo) the first time; a
+# no-op afterwards.   usage: scripts/deps.sh [EXTRA-PACKAGE...]
 set -eu
 pkgs="build-essential clang libclang-rt-14-dev libssl-dev libsodium-dev libcapstone-dev
-      musl-tools minisign openssl python3"
+      musl-tools minisign openssl python3 pkg-config $*"
 missing=""
 for p in $pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||

@@ -12,16 +12,5 @@ case ${1:-all} in
     all)   pkgs="cpio binutils xz-utils qemu-system-x86" ;;
     *) echo "usage: scripts/guest-deps.sh [image|qemu|all]" >&2; exit 2 ;;
 esac
-missing=""
-for p in $pkgs; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
-        missing="$missing $p"
-done
-[ -z "$missing" ] && exit 0
-echo "guest-deps: installing$missing"
-SUDO=""
-[ "$(id -u)" -eq 0 ] || SUDO=sudo
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
 # shellcheck disable=SC2086
-$SUDO apt-get install -y -qq --no-install-recommends $missing
+exec "$(dirname "$0")/deps.sh" $pkgs

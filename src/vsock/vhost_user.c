@@ -440,30 +440,29 @@ static int vu_set_vring_kick(struct vhost_user *vu, struct vu_msg *m)
     return 0;
 }
 
-static int vu_set_vring_call(struct vhost_user *vu, struct vu_msg *m)
+/* SET_VRING_CALL / SET_VRING_ERR: the queue's call or err eventfd is replaced. */
+static int vu_set_vring_eventfd(struct vhost_user *vu, struct vu_msg *m, int is_err)
 {
     unsigned i;
     int fd;
     int rc = vu_vring_fd(m, &i, &fd);
     if (rc < 0)
         return rc;
-    if (vu->vq[i].call_fd >= 0)
-        close(vu->vq[i].call_fd);
-    vu->vq[i].call_fd = fd;
+    int *slot = is_err ? &vu->vq[i].err_fd : &vu->vq[i].call_fd;
+    if (*slot >= 0)
+        close(*slot);
+    *slot = fd;
     return 0;
+}
+
+static int vu_set_vring_call(struct vhost_user *vu, struct vu_msg *m)
+{
+    return vu_set_vring_eventfd(vu, m, 0);
 }
 
 static int vu_set_vring_err(struct vhost_user *vu, struct vu_msg *m)
 {
-    unsigned i;
-    int fd;
-    int rc = vu_vring_fd(m, &i, &fd);
-    if (rc < 0)
-        return rc;
-    if (vu->vq[i].err_fd >= 0)
-        close(vu->vq[i].err_fd);
-    vu->vq[i].err_fd = fd;
-    return 0;
+    return vu_set_vring_eventfd(vu, m, 1);
 }
 
 static int vu_set_vring_enable(struct vhost_user *vu, struct vu_msg *m)
