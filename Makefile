@@ -16,7 +16,7 @@ endif
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -Iinclude -Isrc $(SANFLAGS)
 LDFLAGS += $(SANFLAGS)
-LDLIBS  := -lcrypto -lsodium -lcapstone -lpthread -lrt
+LDLIBS  := -lcrypto -lsodium -lcapstone -ltss2-esys -ltss2-tctildr -ltss2-mu -ltss2-rc -lpthread -lrt
 
 LIB_SRCS := $(sort $(filter-out src/cli/%,$(wildcard src/*/*.c)))
 CLI_SRCS := $(sort $(wildcard src/cli/*.c))

@@ -1,9 +1,10 @@
 /* vsock/vsock_dev.c — the host side of virtio-vsock streams. The loop thread (vhost-user
  * kicks, the output eventfd) owns the virtqueues: it parses guest packets from tx and
  * writes host packets into rx. Per TRE connection a worker thread runs door/stream.c over
- * the connection's byte buffers. Everything a guest sends is checked: a bad header, a
- * spoofed CID, a lie about credit or a packet for no connection gets a RST, never a
- * crash; no guest value sizes an allocation beyond the fixed per-connection limits. */
+ * the connection's byte buffers. Everything a guest sends is checked: a spoofed source CID
+ * is dropped unanswered; a bad header, a wrong destination, a lie about credit or a packet
+ * for no connection gets a RST, never a crash; no guest value sizes an allocation beyond
+ * the fixed per-connection limits. */
 #include "vsock/vsock_dev.h"
 
 #include <errno.h>
@@ -429,7 +430,11 @@ static void dev_process_tx(struct vsock_dev *d)
             tlog("vsock", "dropping a tx packet of %zu bytes (shorter than a header)", n);
         } else {
             hdr_decode(pkt, &h);
-            if (h.len > VSOCK_MAX_PKT || h.len != n - VSOCK_HDR_SIZE) {
+            if (h.src_cid != d->cfg.guest_cid) {
+                /* not from this guest: dropped before anything else is believed */
+                tlog("vsock", "dropping a packet with source CID %llu (the guest is %llu)",
+                     (unsigned long long)h.src_cid, (unsigned long long)d->cfg.guest_cid);
+            } else if (h.len > VSOCK_MAX_PKT || h.len != n - VSOCK_HDR_SIZE) {
                 tlog("vsock", "tx packet says %u payload bytes, carries %zu: reset",
                      h.len, n - VSOCK_HDR_SIZE);
                 struct vsock_conn *c = conn_find(d, h.src_port, h.dst_port);
