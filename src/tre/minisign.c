@@ -4,6 +4,7 @@
  * half understood, never decide trust (truststore.c does), and never free or leave
  * behind secret key material without wiping it. */
 #include "util/err.h"
+#include "util/file.h"
 #include "tre/minisign.h"
 
 #include <errno.h>
@@ -963,72 +964,15 @@ int tre_sign_buffer(const struct tre_seckey *sk, const uint8_t *msg, size_t len,
 int tre_minisign_read_file(const char *path, size_t max, char **out, size_t *len,
                            char *err, size_t errlen)
 {
-    struct stat st;
-    char *buf = NULL;
-    size_t have = 0;
-    int fd, rc;
-
-    *out = NULL;
-    *len = 0;
-    fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0) {
-        rc = -errno;
-        errf(err, errlen, 0, "%s: %s", path, strerror(errno));
-        return rc;
-    }
-    if (fstat(fd, &st) < 0) {
-        rc = -errno;
-        errf(err, errlen, 0, "%s: %s", path, strerror(errno));
-        goto fail;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        rc = -EINVAL;
+    int rc = file_read_all(path, max, out, len);
+    if (rc == -EINVAL)
         errf(err, errlen, 0, "%s: not a regular file", path);
-        goto fail;
-    }
-    if ((uint64_t)st.st_size > (uint64_t)max) {
-        rc = -EFBIG;
+    else if (rc == -EFBIG)
         errf(err, errlen, 0, "%s: file is larger than %zu bytes", path, max);
-        goto fail;
-    }
-    buf = malloc((size_t)st.st_size + 1);
-    if (buf == NULL) {
-        rc = -ENOMEM;
-        errf(err, errlen, 0, "%s: out of memory", path);
-        goto fail;
-    }
-    /* read what fstat promised, and notice a file that grew meanwhile */
-    for (;;) {
-        size_t room = (size_t)st.st_size + 1 - have;
-        ssize_t r = read(fd, buf + have, room);
-
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            rc = -errno;
-            errf(err, errlen, 0, "%s: %s", path, strerror(errno));
-            goto fail;
-        }
-        if (r == 0)
-            break;
-        have += (size_t)r;
-        if (have > (size_t)st.st_size) {
-            rc = -EAGAIN;
-            errf(err, errlen, 0, "%s: file changed while being read", path);
-            goto fail;
-        }
-    }
-    buf[have] = '\0';
-    close(fd);
-    *out = buf;
-    *len = have;
-    return 0;
-fail:
-    if (buf != NULL) {
-        OPENSSL_cleanse(buf, have);
-        free(buf);
-    }
-    close(fd);
+    else if (rc == -EAGAIN)
+        errf(err, errlen, 0, "%s: file changed while being read", path);
+    else if (rc)
+        errf(err, errlen, 0, "%s: %s", path, strerror(-rc));
     return rc;
 }
 
