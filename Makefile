@@ -14,7 +14,10 @@ SANFLAGS :=
 endif
 
 CFLAGS  ?= -O2 -g
-CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -Iinclude -Isrc $(SANFLAGS)
+CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -Iinclude -Isrc $(shell pkg-config --cflags p11-kit-1) $(SANFLAGS)
+# reproducible: no build directory in the objects (debug info, __FILE__), so two builds
+# of one source tree in different places give the same bytes (tests/test_repro.sh)
+CFLAGS  += -ffile-prefix-map=$(CURDIR)=.
 LDFLAGS += $(SANFLAGS)
 LDLIBS  := -lcrypto -lsodium -lcapstone -ltss2-esys -ltss2-tctildr -ltss2-mu -ltss2-rc -lpthread -lrt
 
@@ -36,22 +39,26 @@ $(B)/libtrevisor.a: $(LIB_OBJS)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(B)/trevisor: $(CLI_OBJS) $(B)/libtrevisor.a
+$(B)/trevisor: $(CLI_OBJS) $(B)/client/obj/libtre.o $(B)/libtrevisor.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(B)/tests/%: tests/%.c $(B)/libtrevisor.a tests/check.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests -o $@ $< $(B)/libtrevisor.a $(LDFLAGS) $(LDLIBS)
 
-$(B)/bench/bench: bench/bench.c $(B)/libtrevisor.a $(B)/client/libtre.a
+BENCH_SRCS := $(sort $(wildcard bench/*.c))
+$(B)/bench/bench: $(BENCH_SRCS) bench/bench.h $(B)/libtrevisor.a $(B)/client/libtre.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $< $(B)/client/libtre.a $(B)/libtrevisor.a $(LDFLAGS) $(LDLIBS)
+	$(CC) $(CFLAGS) -Ibench -o $@ $(BENCH_SRCS) $(B)/client/libtre.a $(B)/libtrevisor.a \
+		$(LDFLAGS) $(LDLIBS)
 
 # TRE programs and the SDK (never sanitized: they run inside instances, not in trevisor)
 include sdk/sdk.mk
 include client/client.mk
 include sdk/examples/clients.mk
 include tests/tests.mk
+-include tests/p11fail.mk
+-include apps/sigaccel/sigaccel.mk
 
 # the user environment's image: the static tre client, the examples' clients, the hostile
 # test tool, and the signed TRE images they run

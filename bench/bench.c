@@ -22,10 +22,11 @@
 #include "tre/vmem.h"
 #include "util/file.h"
 #include "util/log.h"
+#include "bench.h"
 
-static const char *build = "build";
+const char *build = "build";
 
-static double now_us(void)
+double now_us(void)
 {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
@@ -38,7 +39,7 @@ static int cmp_d(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-static double pct(double *v, int n, double p)
+double pct(double *v, int n, double p)
 {
     qsort(v, n, sizeof *v, cmp_d);
     int i = (int)(p * (n - 1) + 0.5);
@@ -50,10 +51,10 @@ struct fig {
     char name[96], unit[16], base_name[96], goal[16];
     double value, base;
 };
-static struct fig figs[32];
+static struct fig figs[64];
 static int nfigs;
 
-static void add(const char *name, double v, const char *unit, const char *bname, double b,
+void add(const char *name, double v, const char *unit, const char *bname, double b,
                 const char *goal)
 {
     struct fig *f = &figs[nfigs++];
@@ -117,7 +118,7 @@ static int bare_exit(struct bare *b)
 }
 
 /* ---- helpers ---- */
-static struct tre_engine *engine(void)
+struct tre_engine *engine(void)
 {
     struct tre_engine *e;
     char err[256], p[512], *pub;
@@ -135,12 +136,7 @@ static struct tre_engine *engine(void)
     return e;
 }
 
-struct img {
-    char *img, *sig;
-    size_t ilen, slen;
-};
-
-static void img_load(const char *prog, struct img *m)
+void img_load(const char *prog, struct img *m)
 {
     char p[512];
     snprintf(p, sizeof p, "%s/progs/%s", build, prog);
@@ -153,7 +149,7 @@ static void img_load(const char *prog, struct img *m)
     }
 }
 
-static int exec_img(struct tre_engine *e, struct img *m)
+int exec_img(struct tre_engine *e, struct img *m)
 {
     char err[256];
     int d = tre_engine_exec(e, m->img, m->ilen, m->sig, m->slen, NULL, err, sizeof err);
@@ -606,6 +602,7 @@ int main(int argc, char **argv)
     bench_exec();
     bench_ecdsa();
     bench_memory();
+    bench_trust();
     bench_guest();
     printf("| figure | value | baseline | ratio | goal |\n|---|---|---|---|---|\n");
     for (int i = 0; i < nfigs; i++) {

@@ -10,8 +10,8 @@
 CLIENT_B        := $(B)/client
 LIBTRE_VERSION  := 1.0
 LIBTRE_SONAME   := libtre.so.1
-CLIENT_HDRS     := include/trevisor/client.h include/trevisor/proto.h src/door/proto.h
-CLIENT_LIB_SRCS := client/libtre.c src/door/proto.c
+CLIENT_HDRS     := include/trevisor/client.h include/trevisor/proto.h src/door/proto.h src/door/le.h
+CLIENT_LIB_SRCS := client/libtre.c src/door/proto.c src/door/proto_attest.c
 # objects are named after their file (libtre.o, proto.o)
 CLIENT_OBJS     := $(addprefix $(CLIENT_B)/obj/,$(notdir $(CLIENT_LIB_SRCS:.c=.o)))
 CLIENT_PIC_OBJS := $(addprefix $(CLIENT_B)/obj/pic/,$(notdir $(CLIENT_LIB_SRCS:.c=.o)))

@@ -716,6 +716,70 @@ out:
     return r;
 }
 
+int tre_attest(const void *nonce, size_t nonce_len, const void *report, size_t report_len,
+               void **bundle, size_t *bundle_len)
+{
+    tre_errmsg[0] = 0;
+    if (!bundle || !bundle_len || !nonce || nonce_len == 0 || nonce_len > TRE_PROTO_MAX_NONCE ||
+        report_len > TRE_PROTO_MAX_REPORT || (report_len && !report))
+        return tre_fail(-EINVAL, "attest: the nonce must be 1..%d bytes and the report "
+                        "data at most %d", TRE_PROTO_MAX_NONCE, TRE_PROTO_MAX_REPORT);
+    *bundle = NULL;
+    *bundle_len = 0;
+    struct tre_conn *c = &tre_conn;
+    size_t tx_used = 0, rx_used = 0;
+    int cs, r;
+    size_t need = TRE_PROTO_HDR_SIZE + 8 + nonce_len + report_len;
+    tre_enter(&cs);
+    r = tre_conn_get(c, 1);
+    if (r)
+        goto out;
+    r = tre_buf_reserve(&c->tx, &c->txcap, need);
+    if (r)
+        goto out;
+    uint32_t id = tre_conn_id(c);
+    long n = proto_attest_req_encode(c->tx, need, id, nonce, (uint32_t)nonce_len, report,
+                                     (uint32_t)report_len);
+    if (n < 0) {
+        r = tre_fail(-E2BIG, "attest: the request does not fit the protocol");
+        goto out;
+    }
+    tx_used = (size_t)n;
+    struct proto_hdr h;
+    r = tre_exchange(c, TRE_OP_ATTEST, id, tx_used, 12u + TRE_PROTO_MAX_BUNDLE +
+                     TRE_PROTO_MAX_MSG, &h, &rx_used);
+    if (r)
+        goto out;
+    if (h.op == TRE_OP_ERROR) {
+        r = tre_error_reply(c, &h);
+        goto out;
+    }
+    struct proto_attest_reply a;
+    if (proto_attest_reply_decode(c->rx, h.len, &a) || !tre_status_ok(a.status)) {
+        r = tre_protocol_error(c, "malformed attest reply from trevisor");
+        goto out;
+    }
+    if (a.status) {
+        char msg[TRE_PROTO_MAX_MSG + 1];
+        tre_sanitize(msg, sizeof msg, a.msg, a.msg_len);
+        r = tre_fail(a.status, "%s", msg[0] ? msg : tre_strerror(a.status));
+        goto out;
+    }
+    *bundle = malloc(a.bundle_len ? a.bundle_len : 1);
+    if (!*bundle) {
+        r = tre_fail(-ENOMEM, "attest: no memory for the quote");
+        goto out;
+    }
+    memcpy(*bundle, a.bundle, a.bundle_len);
+    *bundle_len = a.bundle_len;
+    r = 0;
+out:
+    tre_buf_release(&c->tx, &c->txcap, tx_used);
+    tre_buf_release(&c->rx, &c->rxcap, rx_used);
+    tre_leave(cs);
+    return r;
+}
+
 void tre_disconnect(void)
 {
     struct tre_conn *c = &tre_conn;

@@ -37,7 +37,7 @@ $(SDK_B)/obj/crt0.o: sdk/runtime/crt0.S
 	@mkdir -p $(dir $@)
 	$(CC) -c $< -o $@
 
-$(SDK_LIB): $(SDK_B)/obj/serve.o $(SDK_B)/obj/exit.o
+$(SDK_LIB): $(SDK_B)/obj/serve.o $(SDK_B)/obj/exit.o $(SDK_B)/obj/services.o
 	@rm -f $@
 	ar rcs $@ $^
 

@@ -30,8 +30,10 @@ static int hosted_start(void)
         snprintf(log, sizeof log, "%s/serve.log", conf);
         if (!freopen(log, "w", stderr))
             _exit(126);
+        char state[128];
+        snprintf(state, sizeof state, "%s/state", conf);
         execl(bin, bin, "serve", "--socket", sock, "--config", conf, "--budget-ms", "1000",
-              (char *)NULL);
+              "--state", state, (char *)NULL);
         _exit(127);
     }
     for (int i = 0; i < 200; i++) {

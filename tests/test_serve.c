@@ -440,7 +440,10 @@ static void test_sigterm_stops_cleanly(void)
         snprintf(bin, sizeof bin, "%s/trevisor", fx_build());
         int devnull = open("/dev/null", O_WRONLY);
         dup2(devnull, 2);
-        execl(bin, bin, "serve", "--socket", sock_path, "--config", conf, (char *)NULL);
+        char state[128];
+        snprintf(state, sizeof state, "%s/state", conf);
+        execl(bin, bin, "serve", "--socket", sock_path, "--config", conf, "--state", state,
+              (char *)NULL);
         _exit(127);
     }
     int fd = -1;

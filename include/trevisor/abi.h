@@ -64,4 +64,61 @@ struct tre_window_hdr {
 #define TRE_NOTE_OWNER       "trevisor"
 #define TRE_NOTE_MANIFEST    0x4d52 /* "RM" */
 
+/* ---- TRE services (doorbell calls from TRE_DB_SERVICE_BASE; docs/services.md) ----
+ * rdi = request, rsi = its length, rdx = reply buffer, r10 = its capacity. rax = the bytes
+ * of reply written (>= 0) or -errno. Both buffers must lie in the program's memory (a bad
+ * pointer ends the instance); trevisor copies the request out before it reads it. All
+ * integers are little-endian. A service the host has not configured returns -ENODEV. */
+#define TRE_SVC_RANDOM         0x1000 /* req: none. reply: r10 random bytes (<= 64 KiB) */
+#define TRE_SVC_QUOTE          0x1001 /* req: struct tre_quote_req, then report data
+                                         (<= TRE_REPORT_MAX). reply: a quote bundle
+                                         (docs/attestation.md) */
+#define TRE_SVC_SEAL           0x1002 /* req: data (<= TRE_SEAL_MAX). reply: a blob of
+                                         len + TRE_SEAL_OVERHEAD bytes */
+#define TRE_SVC_UNSEAL         0x1003 /* req: a blob. reply: the data */
+#define TRE_SVC_TOKEN_LIST     0x1010 /* req: none. reply: records of struct tre_token_key */
+#define TRE_SVC_TOKEN_PUBKEY   0x1011 /* req: struct tre_token_req + label. reply: DER
+                                         SubjectPublicKeyInfo */
+#define TRE_SVC_TOKEN_SIGN     0x1012 /* req: struct tre_token_req + label + data. reply:
+                                         the signature (ECDSA: DER ECDSA-Sig-Value) */
+#define TRE_SVC_TOKEN_DECRYPT  0x1013 /* req: struct tre_token_req + label + ciphertext.
+                                         reply: the plaintext */
+#define TRE_SVC_TOKEN_RANDOM   0x1014 /* req: none. reply: r10 bytes from the token's RNG */
+
+#define TRE_SVC_MAX_REQ        (256u * 1024) /* bytes of one request, at most */
+#define TRE_NONCE_MAX          64
+#define TRE_REPORT_MAX         1024
+#define TRE_SEAL_MAX           (64u * 1024)
+#define TRE_SEAL_OVERHEAD      64     /* blob header + IV + tag (docs/sealing.md) */
+
+struct tre_quote_req {
+    uint32_t nonce_len;               /* 0..TRE_NONCE_MAX */
+    uint8_t nonce[TRE_NONCE_MAX];     /* the verifier's challenge */
+};                                    /* report data follows (the rest of the request) */
+
+/* Token mechanisms (tre_token_req.mech). Digests are SHA-256, 32 bytes. */
+#define TRE_TOKEN_ECDSA_SHA256      1 /* data: the digest. sig: DER ECDSA-Sig-Value */
+#define TRE_TOKEN_RSA_PKCS1_SHA256  2 /* data: the digest. sig: 256 bytes (RSA-2048) */
+#define TRE_TOKEN_RSA_PSS_SHA256    3 /* data: the digest; MGF1-SHA256, salt 32 bytes */
+#define TRE_TOKEN_ED25519           4 /* data: the message (<= 64 KiB). sig: 64 bytes */
+#define TRE_TOKEN_RSA_OAEP_SHA256   5 /* decrypt: OAEP, SHA-256 and MGF1-SHA256, no label */
+#define TRE_TOKEN_RSA_PKCS1         6 /* decrypt: PKCS#1 v1.5 */
+
+struct tre_token_req {
+    uint32_t mech;                    /* TRE_TOKEN_*, 0 for PUBKEY */
+    uint32_t label_len;               /* 1..TRE_TOKEN_LABEL_MAX; the label follows */
+};                                    /* then the data (the rest of the request) */
+#define TRE_TOKEN_LABEL_MAX    64
+
+/* Key types in a TOKEN_LIST record */
+#define TRE_TOKEN_KEY_EC_P256  1
+#define TRE_TOKEN_KEY_RSA2048  2
+#define TRE_TOKEN_KEY_ED25519  3
+#define TRE_TOKEN_KEY_OTHER    15
+
+struct tre_token_key {                /* one record of the TOKEN_LIST reply */
+    uint8_t type;                     /* TRE_TOKEN_KEY_* */
+    uint8_t label_len;                /* the label's bytes follow */
+};
+
 #endif

@@ -104,6 +104,13 @@ struct tre_program_info {
     char sha256_hex[65];
     char keyid[25];              /* the vendor key's id, as minisign prints it */
 };
+/* The owner's attestation: asks trevisor for a TPM quote of its measurements bound to
+ * nonce (1..64 bytes) and report (0..1024 bytes). On success *bundle is a malloc'd quote
+ * bundle (docs/attestation.md) for `trevisor verify --bundle`; free() it. -ENODEV when
+ * trevisor has no TPM. */
+int tre_attest(const void *nonce, size_t nonce_len, const void *report, size_t report_len,
+               void **bundle, size_t *bundle_len);
+
 /* Fills *out from this thread's last vmmcall_tre_exec: 0, or -ENOENT if this thread has
  * made no exec or its last one failed. */
 int tre_last_exec_info(struct tre_program_info *out);

@@ -10,12 +10,15 @@
 #include <sys/uio.h>
 
 struct tre_engine;
+struct tre_services; /* src/services/services.h: what TRE programs may ask for */
 
 struct tre_engine_config {
     const char *trust_dir;      /* directory of vendor *.pub keys; NULL: none (add keys
                                    with tre_engine_trust) */
     uint64_t cpu_budget_ms;     /* CPU time per call (and for start-up); 0 = 5000 */
     unsigned max_instances;     /* 0 = 1024 (at most 4096) */
+    struct tre_services *services; /* measurement, quotes, sealing, token; NULL: none
+                                   (images are not measured, services give -ENODEV) */
 };
 
 /* What exec measured: the image and the vendor key that signed it. */
@@ -26,6 +29,7 @@ struct tre_exec_info {
     uint8_t sha256[32];
     char sha256_hex[65];
     char keyid[17];             /* as minisign prints it */
+    uint8_t measurement[32];    /* its TRE_IMAGE event's data hash (zero: not measured) */
 };
 
 int tre_engine_new(const struct tre_engine_config *cfg, struct tre_engine **out,
@@ -54,6 +58,12 @@ int tre_engine_exec(struct tre_engine *e, const void *image, size_t image_size,
  * return -ESRCH. */
 int tre_engine_rpc(struct tre_engine *e, int desc, int proc,
                    const struct iovec *args, int nargs, struct iovec *results, int nresults);
+
+/* The owner's attestation: a quote bundle (docs/attestation.md) binding nonce and
+ * report, malloc'd into *bundle. -ENODEV when no TPM is configured. */
+int tre_engine_attest(struct tre_engine *e, const uint8_t *nonce, size_t nonce_len,
+                      const uint8_t *report, size_t report_len, uint8_t **bundle,
+                      size_t *len, char *err, size_t errlen);
 
 /* Ends the instance and wipes its memory; the descriptor becomes stale. */
 int tre_engine_close(struct tre_engine *e, int desc);

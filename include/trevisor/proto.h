@@ -18,6 +18,7 @@
 #define TRE_OP_EXEC         1
 #define TRE_OP_RPC          2
 #define TRE_OP_CLOSE        3
+#define TRE_OP_ATTEST       4             /* the owner's quote of trevisor's measurements */
 #define TRE_OP_REPLY        0x8000        /* a reply has the request's op | TRE_OP_REPLY */
 #define TRE_OP_ERROR        0x80ff        /* reply to a request that could not be decoded */
 
@@ -28,6 +29,9 @@
 #define TRE_PROTO_MAX_DATA     (64u << 20)   /* total argument bytes; total result capacity */
 #define TRE_PROTO_MAX_PAYLOAD  (TRE_PROTO_MAX_IMAGE + TRE_PROTO_MAX_SIG + 64u)
 #define TRE_PROTO_MAX_MSG      1024          /* error text in replies */
+#define TRE_PROTO_MAX_NONCE    64
+#define TRE_PROTO_MAX_REPORT   1024
+#define TRE_PROTO_MAX_BUNDLE   (4u << 20)    /* = QUOTE_BUNDLE_MAX */
 
 /* Payloads
  * EXEC request:   u32 image_len, u32 sig_len, image bytes, signature bytes (minisign text)
@@ -40,6 +44,9 @@
  *                 (nresults is 0 when status is an engine error)
  * CLOSE request:  i32 desc
  * CLOSE reply:    i32 status
+ * ATTEST request: u32 nonce_len (1..64), u32 report_len (0..1024), nonce, report
+ * ATTEST reply:   i32 status (0, or -errno), u32 bundle_len, u32 msg_len, the quote bundle
+ *                 (docs/attestation.md; empty unless status is 0), msg bytes
  * ERROR reply:    i32 status (-EPROTO, -EOPNOTSUPP, -EMSGSIZE, -EINVAL), u32 msg_len, msg
  * A payload must be exactly as long as its fields say: no trailing bytes. */
 struct tre_proto_exec_info {      /* 96 bytes on the wire, in this order */

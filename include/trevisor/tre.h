@@ -68,6 +68,25 @@ void tre_log(const char *msg, size_t len);
 /* Ends the program (and so its instance) with status. */
 void tre_exit(int status) __attribute__((noreturn));
 
+/* ---- TRE services (abi.h, docs/services.md) ----
+ * Each returns the bytes written to out (>= 0) or a negative errno: -ENODEV (19) when the
+ * host has no such service, -EACCES (13) when the program may not use it. */
+long tre_svc_call(long nr, const void *req, size_t req_len, void *out, size_t out_cap);
+long tre_random(void *out, size_t len);
+/* A quote bundle binding nonce, this instance's measurement and report_data. */
+long tre_quote(const void *nonce, size_t nonce_len, const void *report, size_t report_len,
+               void *out, size_t out_cap);
+long tre_seal(const void *data, size_t len, void *blob, size_t cap);
+long tre_unseal(const void *blob, size_t len, void *data, size_t cap);
+/* Token keys this program may use: records of struct tre_token_key. */
+long tre_token_list(void *out, size_t cap);
+long tre_token_pubkey(const char *label, void *der, size_t cap);
+long tre_token_sign(const char *label, unsigned mech, const void *data, size_t len,
+                    void *sig, size_t cap);
+long tre_token_decrypt(const char *label, unsigned mech, const void *in, size_t len,
+                       void *out, size_t cap);
+long tre_token_random(void *out, size_t len);
+
 /* ---- The manifest ----
  * TRE_MANIFEST("name=add\0version=1\0svn=1\0mem=4M\0window=64K");
  * Use it once, at file scope, in one source file of the program. It emits an ELF note

@@ -17,16 +17,16 @@ $(B)/examples/sign_client: sdk/examples/ecdsa-sign/sign_client.c $(B)/client/lib
 $(B)/examples/add_client-static: sdk/examples/add/add_client.c $(CLIENT_B)/tre-static
 	@mkdir -p $(dir $@)
 	$(CC) -O2 -std=gnu11 -Wall -Wextra -Werror -Iinclude -static -o $@ $< \
-		$(CLIENT_B)/obj/static/libtre.o $(CLIENT_B)/obj/static/proto.o -lpthread
+		$(CLIENT_B)/obj/static/libtre.o $(CLIENT_B)/obj/static/proto.o $(CLIENT_B)/obj/static/proto_attest.o -lpthread
 $(B)/examples/sign_client-static: sdk/examples/ecdsa-sign/sign_client.c $(CLIENT_B)/tre-static
 	@mkdir -p $(dir $@)
 	$(CC) -O2 -std=gnu11 -Wall -Wextra -Werror -Iinclude -static -o $@ $< \
-		$(CLIENT_B)/obj/static/libtre.o $(CLIENT_B)/obj/static/proto.o \
+		$(CLIENT_B)/obj/static/libtre.o $(CLIENT_B)/obj/static/proto.o $(CLIENT_B)/obj/static/proto_attest.o \
 		/usr/lib/x86_64-linux-gnu/libcrypto.a -lpthread -Wl,--no-warnings
 $(B)/examples/tre_bench-static: guest/tools/tre_bench.c $(CLIENT_B)/tre-static
 	@mkdir -p $(dir $@)
 	$(CC) -O2 -std=gnu11 -Wall -Wextra -Werror -Iinclude -static -o $@ $< \
-		$(CLIENT_B)/obj/static/libtre.o $(CLIENT_B)/obj/static/proto.o -lpthread
+		$(CLIENT_B)/obj/static/libtre.o $(CLIENT_B)/obj/static/proto.o $(CLIENT_B)/obj/static/proto_attest.o -lpthread
 $(B)/examples/vsock_hostile-static: guest/tools/vsock_hostile.c
 	@mkdir -p $(dir $@)
 	$(CC) -O2 -std=gnu11 -Wall -Wextra -Werror -static -o $@ $<

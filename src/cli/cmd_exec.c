@@ -9,6 +9,7 @@
 #include <openssl/sha.h>
 
 #include "cli/commands.h"
+#include "cli/tre_setup.h"
 #include "trevisor/abi.h"
 #include "trevisor/engine.h"
 #include "tre/elf.h"
@@ -37,6 +38,10 @@ static const char exec_usage[] =
     "  --result SIZE   a result buffer of SIZE bytes (printed in hex, or with --int as\n"
     "                  int32 when 4 bytes; --out FILE writes it raw to FILE instead)\n"
     "  --budget-ms N   CPU time per call (default 5000)\n"
+    "  With any of the options below the program gets the TRE services (measurement,\n"
+    "  quotes, sealing, the token); without them it gets none (-ENODEV) and nothing is\n"
+    "  measured:\n"
+    TRE_SETUP_USAGE
     "  This is the engine in-process (hosted development use): it isolates the program\n"
     "  from this command, not from the host's root.\n";
 
@@ -190,6 +195,9 @@ int cmd_exec(int argc, char **argv)
     static struct exec_call calls[EXEC_MAX_CALLS];
     memset(calls, 0, sizeof calls);
     struct exec_call *cur = NULL;
+    struct tre_setup_opts so = { 0 };
+    struct tre_setup ts;
+    memset(&ts, 0, sizeof ts);
 
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -218,6 +226,11 @@ int cmd_exec(int argc, char **argv)
             goto usage;
         }
         i++;
+        int t = tre_setup_option(&so, a, v);
+        if (t < 0)
+            goto usage;
+        if (t)
+            continue;
         if (!strcmp(a, "-x")) {
             sig = v;
         } else if (!strcmp(a, "--config")) {
@@ -310,6 +323,17 @@ int cmd_exec(int argc, char **argv)
     struct tre_engine_config cfg = { .trust_dir = dir, .cpu_budget_ms = (uint64_t)budget };
     struct tre_engine *e = NULL;
     rc = 1;
+    if (so.enabled) {
+        char conf_text[512];
+        snprintf(conf_text, sizeof conf_text, "exec budget-ms=%lld tpm=%s pcr=%u\n", budget,
+                 so.tpm ? so.tpm : "swtpm", so.pcr ? so.pcr : 15);
+        if (tre_setup_start(&so, cli_config_dir(config), conf_text, &ts, err, sizeof err) ||
+            tre_setup_launched(&ts, err, sizeof err)) {
+            fprintf(stderr, "trevisor: exec: %s\n", err);
+            goto out;
+        }
+        cfg.services = ts.services;
+    }
     if (tre_engine_new(&cfg, &e, err, sizeof err)) {
         fprintf(stderr, "trevisor: %s\n", err);
         goto out;
@@ -359,6 +383,7 @@ int cmd_exec(int argc, char **argv)
     tre_engine_close(e, desc);
 out:
     tre_engine_free(e);
+    tre_setup_stop(&ts);
     free(img);
     free(sigtext);
     for (int c = 0; c < ncalls; c++) {

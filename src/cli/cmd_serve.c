@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "cli/commands.h"
+#include "cli/tre_setup.h"
 #include "door/unix_door.h"
 #include "trevisor/engine.h"
 #include "trevisor/proto.h"
@@ -20,7 +21,8 @@
 
 static const char serve_usage[] =
     "usage: trevisor serve [--socket PATH] [--group GROUP] [--config DIR] [--budget-ms N]\n"
-    "                      [--max-conns N]\n"
+    "                      [--max-conns N] [--state DIR] [--tpm swtpm|none|DEVICE]\n"
+    "                      [--pcr N] [--token-module PATH|none] [--token LABEL]\n"
     "  hosted mode: serve the TRE protocol (docs/protocol.md) on a Unix socket until\n"
     "  SIGINT or SIGTERM. Clients: libtre and the `tre` command (TREVISOR_SOCKET=PATH).\n"
     "  --socket PATH   default " TRE_PROTO_DEFAULT_SOCKET "\n"
@@ -29,6 +31,10 @@ static const char serve_usage[] =
     "                  /etc/trevisor)\n"
     "  --budget-ms N   CPU time per call (default 5000)\n"
     "  --max-conns N   connections at once (default 64)\n"
+    TRE_SETUP_USAGE
+    "  Before it serves, trevisor measures itself, these options and its policy (vendor\n"
+    "  keys, token grants) into the TPM; every TRE image is measured before it first runs\n"
+    "  (docs/measurement.md). `trevisor attest` asks it for a quote.\n"
     "  Hosted mode isolates TRE programs from the applications that call them, not from\n"
     "  the host's root.\n";
 
@@ -47,6 +53,7 @@ int cmd_serve(int argc, char **argv)
 {
     const char *path = TRE_PROTO_DEFAULT_SOCKET, *config = NULL, *group = NULL;
     unsigned long budget = 0, max_conns = 0;
+    struct tre_setup_opts so = { 0 };
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -59,6 +66,11 @@ int cmd_serve(int argc, char **argv)
             return 2;
         }
         i++;
+        int t = tre_setup_option(&so, a, v);
+        if (t < 0)
+            return 2;
+        if (t)
+            continue;
         if (!strcmp(a, "--socket"))
             path = v;
         else if (!strcmp(a, "--group"))
@@ -106,10 +118,28 @@ int cmd_serve(int argc, char **argv)
 
     char dir[PATH_MAX], err[512];
     snprintf(dir, sizeof dir, "%s/vendors", cli_config_dir(config));
-    struct tre_engine_config ecfg = { .trust_dir = dir, .cpu_budget_ms = budget };
+    /* the launch: measure trevisor, its options and its policy before anything runs */
+    char conf_text[2048];
+    snprintf(conf_text, sizeof conf_text,
+             "serve socket=%s group=%ld budget-ms=%lu max-conns=%lu tpm=%s pcr=%u "
+             "token-module=%s token=%s\n", path, group ? (long)gid : -1L, budget, max_conns,
+             so.tpm ? so.tpm : "swtpm", so.pcr ? so.pcr : 15,
+             so.token_module ? so.token_module : "softhsm2",
+             so.token_label ? so.token_label : "trevisor");
+    struct tre_setup ts;
+    if (tre_setup_start(&so, cli_config_dir(config), conf_text, &ts, err, sizeof err) ||
+        tre_setup_launched(&ts, err, sizeof err)) {
+        fprintf(stderr, "trevisor: serve: %s\n", err);
+        tre_setup_stop(&ts);
+        close(sfd);
+        return 1;
+    }
+    struct tre_engine_config ecfg = { .trust_dir = dir, .cpu_budget_ms = budget,
+                                      .services = ts.services };
     struct tre_engine *e = NULL;
     if (tre_engine_new(&ecfg, &e, err, sizeof err)) {
         fprintf(stderr, "trevisor: serve: %s\n", err);
+        tre_setup_stop(&ts);
         close(sfd);
         return 1;
     }
@@ -119,6 +149,7 @@ int cmd_serve(int argc, char **argv)
     if (r) {
         fprintf(stderr, "trevisor: %s\n", err);
         tre_engine_free(e);
+        tre_setup_stop(&ts);
         close(sfd);
         return 1;
     }
@@ -127,6 +158,7 @@ int cmd_serve(int argc, char **argv)
     unix_door_run(d, sfd);
     unix_door_free(d);
     tre_engine_free(e);
+    tre_setup_stop(&ts);
     close(sfd);
     tlog("serve", "stopped; every instance ended and wiped");
     return 0;

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "door/le.h"
 #include "door/proto.h"
 
 #define PROTO_EXEC_REQ_FIXED   8u                               /* image_len, sig_len */
@@ -16,32 +17,6 @@
 #define PROTO_EXEC_REPLY_FIXED (4u + TRE_PROTO_EXEC_INFO_SIZE + 4u)  /* status, info, msg_len */
 #define PROTO_RPC_REPLY_FIXED  8u                               /* status, nresults, pad */
 #define PROTO_ERROR_FIXED      8u                               /* status, msg_len */
-
-/* ---- little-endian helpers ---- */
-
-static uint16_t proto_get16(const uint8_t *b)
-{
-    return (uint16_t)(b[0] | b[1] << 8);
-}
-
-static uint32_t proto_get32(const uint8_t *b)
-{
-    return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
-}
-
-static void proto_put16(uint8_t *b, uint16_t v)
-{
-    b[0] = (uint8_t)v;
-    b[1] = (uint8_t)(v >> 8);
-}
-
-static void proto_put32(uint8_t *b, uint32_t v)
-{
-    b[0] = (uint8_t)v;
-    b[1] = (uint8_t)(v >> 8);
-    b[2] = (uint8_t)(v >> 16);
-    b[3] = (uint8_t)(v >> 24);
-}
 
 /* Sums n u32 lengths into *total; -EMSGSIZE when the sum passes max (or would overflow). */
 static int proto_sum(const uint32_t *lens, unsigned n, uint64_t max, uint64_t *total)
@@ -88,6 +63,7 @@ int proto_hdr_decode(const uint8_t in[TRE_PROTO_HDR_SIZE], struct proto_hdr *h)
     case TRE_OP_EXEC: case TRE_OP_RPC: case TRE_OP_CLOSE:
     case TRE_OP_EXEC | TRE_OP_REPLY: case TRE_OP_RPC | TRE_OP_REPLY:
     case TRE_OP_CLOSE | TRE_OP_REPLY: case TRE_OP_ERROR:
+    case TRE_OP_ATTEST: case TRE_OP_ATTEST | TRE_OP_REPLY:
         break;
     default:
         return -EOPNOTSUPP;

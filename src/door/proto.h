@@ -89,4 +89,25 @@ int proto_rpc_reply_decode(const uint8_t *p, size_t len, unsigned expect_nresult
 int proto_close_reply_decode(const uint8_t *p, size_t len, int32_t *status);
 int proto_error_reply_decode(const uint8_t *p, size_t len, struct proto_error_reply *r);
 
+/* ---- attest (door/proto_attest.c) ---- */
+struct proto_attest_req {
+    const uint8_t *nonce, *report;
+    uint32_t nonce_len, report_len;
+};
+struct proto_attest_reply {
+    int32_t status;
+    const uint8_t *bundle;
+    uint32_t bundle_len;
+    const char *msg;
+    uint32_t msg_len;
+};
+int proto_attest_req_decode(const uint8_t *p, size_t len, struct proto_attest_req *r);
+long proto_attest_req_encode(uint8_t *out, size_t outlen, uint32_t id, const void *nonce,
+                             uint32_t nonce_len, const void *report, uint32_t report_len);
+long proto_attest_reply_encode(uint8_t *out, size_t outlen, uint32_t id, int32_t status,
+                               const void *bundle, uint32_t bundle_len, const char *msg);
+int proto_attest_reply_decode(const uint8_t *p, size_t len, struct proto_attest_reply *r);
+/* Bytes an attest reply needs. */
+size_t proto_attest_reply_size(uint32_t bundle_len, size_t msg_len);
+
 #endif

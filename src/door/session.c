@@ -180,6 +180,41 @@ static int session_close(struct door_session *s, uint32_t id, const uint8_t *p, 
     return 0;
 }
 
+static int session_attest(struct door_session *s, uint32_t id, const uint8_t *p, size_t len,
+                          uint8_t **reply, size_t *reply_len)
+{
+    struct proto_attest_req req;
+    int r = proto_attest_req_decode(p, len, &req);
+    if (r)
+        return session_error_reply(id, r, "attest: malformed request", reply, reply_len);
+    char err[512] = "";
+    uint8_t *bundle = NULL;
+    size_t blen = 0;
+    int status = tre_engine_attest(s->engine, req.nonce, req.nonce_len, req.report,
+                                   req.report_len, &bundle, &blen, err, sizeof err);
+    if (!status && blen > TRE_PROTO_MAX_BUNDLE) {
+        status = -EMSGSIZE;
+        snprintf(err, sizeof err, "attest: the quote bundle is too large (%zu bytes)", blen);
+    }
+    if (status)
+        blen = 0;
+    tlog("serve", "%s: attest -> %s", s->peer, status ? err : "quote");
+    size_t cap = proto_attest_reply_size((uint32_t)blen, strlen(err));
+    if (cap == SIZE_MAX)
+        cap = proto_attest_reply_size(0, TRE_PROTO_MAX_MSG);
+    r = session_alloc(cap, reply);
+    long n = r ? r : proto_attest_reply_encode(*reply, cap, id, status, bundle,
+                                               (uint32_t)blen, status ? err : "");
+    free(bundle);
+    if (n < 0) {
+        if (!r)
+            free(*reply);
+        return (int)n;
+    }
+    *reply_len = (size_t)n;
+    return 0;
+}
+
 int session_handle(struct door_session *s, const struct proto_hdr *h, const uint8_t *payload,
                    uint8_t **reply, size_t *reply_len)
 {
@@ -190,6 +225,8 @@ int session_handle(struct door_session *s, const struct proto_hdr *h, const uint
         return session_rpc(s, h->id, payload, h->len, reply, reply_len);
     case TRE_OP_CLOSE:
         return session_close(s, h->id, payload, h->len, reply, reply_len);
+    case TRE_OP_ATTEST:
+        return session_attest(s, h->id, payload, h->len, reply, reply_len);
     default:
         return session_error_reply(h->id, -EOPNOTSUPP, "not a request", reply, reply_len);
     }

@@ -12,6 +12,10 @@
  * state directory (a device opened without one) the AK is itself a primary key, which is
  * equally stable. Owner hierarchy auth is assumed empty.
  *
+ * Sealing: a keyed-hash sealed-data object under the SRK with PolicyPCR as its only
+ * authorization, unsealed through a policy session. NV: ordinary indices whose reads and
+ * writes both need the index's authValue (docs/sealing.md). No TPM object outlives a call.
+ *
  * Errors: every TSS return code becomes one line with Tss2_RC_Decode; a TPM-layer error
  * gives -EPROTO, anything below it (TCTI, ESYS, a dead swtpm) -EIO. SIGPIPE is blocked
  * around every TPM call so that a swtpm dying mid-command gives an error, not a crash. */
@@ -38,6 +42,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
 #include <tss2/tss2_esys.h>
 #include <tss2/tss2_mu.h>
 #include <tss2/tss2_rc.h>
@@ -862,4 +868,458 @@ int tpm_save_quote_files(const char *dir, unsigned pcr, const uint8_t pcr_value[
     int n = snprintf(sel, sizeof sel, "sha256:%u\n", pcr);
     snprintf(path, sizeof path, "%s/quote.pcrlist", dir);
     return write_file(path, sel, (size_t)n, err, errlen);
+}
+
+/* ---- sealing to a PCR value ---- */
+
+/* The response code without its handle/parameter/session number, for comparisons. */
+static TSS2_RC rc_base(TSS2_RC rc)
+{
+    if ((rc & TSS2_RC_LAYER_MASK) != TSS2_TPM_RC_LAYER)
+        return rc;
+    if (rc & TPM2_RC_FMT1)
+        return rc & (TPM2_RC_FMT1 | 0x3f);
+    return rc & (TPM2_RC_WARN | TPM2_RC_VER1 | 0x7f);
+}
+
+static int is_tpm_layer(TSS2_RC rc)
+{
+    return (rc & TSS2_RC_LAYER_MASK) == TSS2_TPM_RC_LAYER;
+}
+
+/* A failed call: -EIO and the broken state as call_failed decides; a TPM-layer refusal
+ * becomes `code` with "what: decoded rc; why" in err. */
+static int call_refused(struct tpm *t, TSS2_RC rc, const char *what, int code,
+                        const char *why, char *err, size_t errlen)
+{
+    int r = call_failed(t, rc, what, err, errlen);
+    if (r != -EPROTO || code == -EPROTO)
+        return r;
+    return errf(err, errlen, code, "tpm: %s: %s (0x%x)%s%s", what, Tss2_RC_Decode(rc), rc,
+                why ? ": " : "", why ? why : "");
+}
+
+/* The SRK exists when a state directory was given; a device opened without one makes it
+ * on first need. Called inside a pipe guard. */
+static int ensure_srk(struct tpm *t, char *err, size_t errlen)
+{
+    if (t->srk != ESYS_TR_NONE)
+        return 0;
+    TPM2B_PUBLIC tmpl;
+    srk_template(&tmpl);
+    TPM2B_SENSITIVE_CREATE sens = {0};
+    TPM2B_DATA outside = {0};
+    TPML_PCR_SELECTION creation = {0};
+    TSS2_RC rc = Esys_CreatePrimary(t->esys, ESYS_TR_RH_OWNER, ESYS_TR_PASSWORD,
+                                    ESYS_TR_NONE, ESYS_TR_NONE, &sens, &tmpl, &outside,
+                                    &creation, &t->srk, NULL, NULL, NULL, NULL);
+    if (rc != TSS2_RC_SUCCESS) {
+        t->srk = ESYS_TR_NONE;
+        return call_failed(t, rc, "CreatePrimary (storage key)", err, errlen);
+    }
+    return 0;
+}
+
+/* PolicyPCR's policy digest from a zero start, computed as the TPM does:
+ * SHA-256(0^32 || u32be(TPM_CC_PolicyPCR) || TPML_PCR_SELECTION || SHA-256(pcr_value)). */
+static int policy_pcr_digest(unsigned pcr, const uint8_t pcr_value[32], uint8_t out[32])
+{
+    TPML_PCR_SELECTION sel;
+    select_pcr(&sel, pcr);
+    uint8_t m[32 + 4 + sizeof(TPML_PCR_SELECTION) + 32];
+    size_t off = 32;
+    memset(m, 0, 32);
+    m[off++] = (uint8_t)(TPM2_CC_PolicyPCR >> 24);
+    m[off++] = (uint8_t)(TPM2_CC_PolicyPCR >> 16);
+    m[off++] = (uint8_t)(TPM2_CC_PolicyPCR >> 8);
+    m[off++] = (uint8_t)TPM2_CC_PolicyPCR;
+    if (Tss2_MU_TPML_PCR_SELECTION_Marshal(&sel, m, sizeof m - 32, &off) != TSS2_RC_SUCCESS)
+        return -EINVAL;
+    SHA256(pcr_value, 32, m + off);
+    off += 32;
+    SHA256(m, off, out);
+    return 0;
+}
+
+#define SEALED_HDR 8
+
+int tpm_seal(struct tpm *t, unsigned pcr, const uint8_t pcr_value[32], const void *data,
+             size_t len, uint8_t *blob, size_t *blob_len, char *err, size_t errlen)
+{
+    int r;
+    if (pcr > 23)
+        return errf(err, errlen, -EINVAL, "tpm: PCR %u does not exist", pcr);
+    if (pcr == 16 || pcr == 23)
+        return errf(err, errlen, -EPERM, "tpm: PCR %u can be reset at locality 0; refusing "
+                    "to seal to it", pcr);
+    if (!data || len == 0 || len > TPM_SEAL_DATA_MAX)
+        return errf(err, errlen, -EINVAL, "tpm: sealed data must be 1..%d bytes (not %zu)",
+                    TPM_SEAL_DATA_MAX, len);
+    if ((r = ready(t, err, errlen)) < 0)
+        return r;
+
+    TPM2B_PUBLIC tmpl;
+    memset(&tmpl, 0, sizeof tmpl);
+    tmpl.publicArea.type = TPM2_ALG_KEYEDHASH;
+    tmpl.publicArea.nameAlg = TPM2_ALG_SHA256;
+    /* no userWithAuth: the user role needs the policy; no sensitiveDataOrigin: we give
+     * the data */
+    tmpl.publicArea.objectAttributes = TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT |
+                                       TPMA_OBJECT_NODA;
+    tmpl.publicArea.parameters.keyedHashDetail.scheme.scheme = TPM2_ALG_NULL;
+    tmpl.publicArea.authPolicy.size = 32;
+    if (policy_pcr_digest(pcr, pcr_value, tmpl.publicArea.authPolicy.buffer) < 0)
+        return errf(err, errlen, -EINVAL, "tpm: cannot compute the PCR policy");
+
+    TPM2B_SENSITIVE_CREATE sens;
+    memset(&sens, 0, sizeof sens);
+    sens.sensitive.data.size = (UINT16)len;
+    memcpy(sens.sensitive.data.buffer, data, len);
+    TPM2B_DATA outside = {0};
+    TPML_PCR_SELECTION creation = {0};
+    TPM2B_PRIVATE *opriv = NULL;
+    TPM2B_PUBLIC *opub = NULL;
+    struct pipe_guard g;
+    guard_enter(&g);
+    r = ensure_srk(t, err, errlen);
+    TSS2_RC rc = TSS2_RC_SUCCESS;
+    if (r == 0)
+        rc = Esys_Create(t->esys, t->srk, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
+                         &sens, &tmpl, &outside, &creation, &opriv, &opub, NULL, NULL, NULL);
+    guard_leave(&g);
+    OPENSSL_cleanse(&sens, sizeof sens);
+    if (r < 0)
+        return r;
+    if (rc != TSS2_RC_SUCCESS)
+        return call_failed(t, rc, "Create (sealed data)", err, errlen);
+
+    uint8_t out[TPM_SEALED_MAX];
+    size_t off = SEALED_HDR;
+    memcpy(out, "TRSO", 4);
+    out[4] = 1;
+    out[5] = (uint8_t)pcr;
+    out[6] = out[7] = 0;
+    rc = Tss2_MU_TPM2B_PUBLIC_Marshal(opub, out, sizeof out, &off);
+    if (rc == TSS2_RC_SUCCESS)
+        rc = Tss2_MU_TPM2B_PRIVATE_Marshal(opriv, out, sizeof out, &off);
+    Esys_Free(opub);
+    Esys_Free(opriv);
+    if (rc != TSS2_RC_SUCCESS)
+        return errf(err, errlen, -EOVERFLOW, "tpm: sealed object does not fit %d bytes",
+                    TPM_SEALED_MAX);
+    if (off > *blob_len) {
+        *blob_len = off;
+        return errf(err, errlen, -ENOBUFS, "tpm: sealed blob buffer too small (%zu bytes "
+                    "needed)", off);
+    }
+    memcpy(blob, out, off);
+    *blob_len = off;
+    return 0;
+}
+
+int tpm_unseal(struct tpm *t, const uint8_t *blob, size_t blob_len, uint8_t *data,
+               size_t *len, char *err, size_t errlen)
+{
+    int r;
+    size_t cap = *len;
+    *len = 0;
+    if (!blob || blob_len < SEALED_HDR || blob_len > TPM_SEALED_MAX ||
+        memcmp(blob, "TRSO", 4) != 0 || blob[4] != 1 || blob[5] > 23 ||
+        blob[6] != 0 || blob[7] != 0)
+        return errf(err, errlen, -EBADMSG, "tpm: not a sealed blob of this program "
+                    "(bad header)");
+    unsigned pcr = blob[5];
+    TPM2B_PUBLIC pub;
+    TPM2B_PRIVATE priv;
+    memset(&pub, 0, sizeof pub);
+    memset(&priv, 0, sizeof priv);
+    size_t off = SEALED_HDR;
+    TSS2_RC rc = Tss2_MU_TPM2B_PUBLIC_Unmarshal(blob, blob_len, &off, &pub);
+    if (rc == TSS2_RC_SUCCESS)
+        rc = Tss2_MU_TPM2B_PRIVATE_Unmarshal(blob, blob_len, &off, &priv);
+    if (rc != TSS2_RC_SUCCESS || off != blob_len ||
+        pub.publicArea.type != TPM2_ALG_KEYEDHASH ||
+        pub.publicArea.nameAlg != TPM2_ALG_SHA256 || pub.publicArea.authPolicy.size != 32)
+        return errf(err, errlen, -EBADMSG, "tpm: malformed sealed blob");
+    if ((r = ready(t, err, errlen)) < 0)
+        return r;
+
+    ESYS_TR obj = ESYS_TR_NONE, sess = ESYS_TR_NONE;
+    TPM2B_SENSITIVE_DATA *out = NULL;
+    struct pipe_guard g;
+    guard_enter(&g);
+    if ((r = ensure_srk(t, err, errlen)) < 0)
+        goto done;
+    rc = Esys_Load(t->esys, t->srk, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &priv, &pub,
+                   &obj);
+    if (rc != TSS2_RC_SUCCESS) {
+        obj = ESYS_TR_NONE;
+        r = call_refused(t, rc, "Load (sealed data)", -EBADMSG,
+                         "the blob was altered or made by another TPM", err, errlen);
+        goto done;
+    }
+    TPMT_SYM_DEF sym = { .algorithm = TPM2_ALG_NULL };
+    rc = Esys_StartAuthSession(t->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+                               ESYS_TR_NONE, ESYS_TR_NONE, NULL, TPM2_SE_POLICY, &sym,
+                               TPM2_ALG_SHA256, &sess);
+    if (rc != TSS2_RC_SUCCESS) {
+        sess = ESYS_TR_NONE;
+        r = call_failed(t, rc, "StartAuthSession (policy)", err, errlen);
+        goto done;
+    }
+    TPML_PCR_SELECTION sel;
+    select_pcr(&sel, pcr);
+    TPM2B_DIGEST none = { .size = 0 };   /* the TPM takes the PCR's current value */
+    rc = Esys_PolicyPCR(t->esys, sess, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &none, &sel);
+    if (rc != TSS2_RC_SUCCESS) {
+        r = call_failed(t, rc, "PolicyPCR", err, errlen);
+        goto done;
+    }
+    rc = Esys_Unseal(t->esys, obj, sess, ESYS_TR_NONE, ESYS_TR_NONE, &out);
+    if (rc != TSS2_RC_SUCCESS) {
+        TSS2_RC b = rc_base(rc);
+        int policy = is_tpm_layer(rc) && (b == TPM2_RC_POLICY_FAIL || b == TPM2_RC_PCR_CHANGED);
+        char why[96];
+        snprintf(why, sizeof why, "PCR %u does not hold the value the data was sealed to", pcr);
+        r = call_refused(t, rc, "Unseal", policy ? -EACCES : -EPROTO, policy ? why : NULL,
+                         err, errlen);
+        goto done;
+    }
+    if (out->size > cap) {
+        r = errf(err, errlen, -ENOBUFS, "tpm: unseal buffer too small (%u > %zu)", out->size,
+                 cap);
+        goto done;
+    }
+    memcpy(data, out->buffer, out->size);
+    *len = out->size;
+    r = 0;
+done:
+    if (out) {
+        OPENSSL_cleanse(out, sizeof *out);
+        Esys_Free(out);
+    }
+    if (!t->broken) {
+        if (sess != ESYS_TR_NONE)
+            Esys_FlushContext(t->esys, sess);
+        if (obj != ESYS_TR_NONE)
+            Esys_FlushContext(t->esys, obj);
+    }
+    guard_leave(&g);
+    if (r < 0 && data && cap)
+        OPENSSL_cleanse(data, cap);
+    return r;
+}
+
+/* ---- NV indices ---- */
+
+#define NV_ATTRS (TPMA_NV_AUTHWRITE | TPMA_NV_AUTHREAD | TPMA_NV_NO_DA)
+
+static int nv_args(uint32_t index, size_t size, size_t auth_len, char *err, size_t errlen)
+{
+    if ((index >> 24) != TPM2_HT_NV_INDEX)
+        return errf(err, errlen, -EINVAL, "tpm: 0x%08x is not an NV index handle", index);
+    if (size == 0 || size > TPM_NV_DATA_MAX)
+        return errf(err, errlen, -EINVAL, "tpm: NV size %zu (1..%d)", size, TPM_NV_DATA_MAX);
+    if (auth_len > TPM_NV_AUTH_MAX)
+        return errf(err, errlen, -EINVAL, "tpm: NV auth of %zu bytes (max %d)", auth_len,
+                    TPM_NV_AUTH_MAX);
+    return 0;
+}
+
+int tpm_nv_define(struct tpm *t, uint32_t index, size_t size, const uint8_t *auth,
+                  size_t auth_len, char *err, size_t errlen)
+{
+    int r;
+    if ((r = nv_args(index, size, auth_len, err, errlen)) < 0 ||
+        (r = ready(t, err, errlen)) < 0)
+        return r;
+    TPM2B_AUTH a = { .size = (UINT16)auth_len };
+    if (auth_len)
+        memcpy(a.buffer, auth, auth_len);
+    TPM2B_NV_PUBLIC pub;
+    memset(&pub, 0, sizeof pub);
+    pub.nvPublic.nvIndex = index;
+    pub.nvPublic.nameAlg = TPM2_ALG_SHA256;
+    pub.nvPublic.attributes = NV_ATTRS | (TPM2_NT_ORDINARY << TPMA_NV_TPM2_NT_SHIFT);
+    pub.nvPublic.dataSize = (UINT16)size;
+    ESYS_TR h = ESYS_TR_NONE;
+    struct pipe_guard g;
+    guard_enter(&g);
+    TSS2_RC rc = Esys_NV_DefineSpace(t->esys, ESYS_TR_RH_OWNER, ESYS_TR_PASSWORD, ESYS_TR_NONE,
+                                     ESYS_TR_NONE, &a, &pub, &h);
+    if (rc == TSS2_RC_SUCCESS)
+        Esys_TR_Close(t->esys, &h);
+    guard_leave(&g);
+    OPENSSL_cleanse(&a, sizeof a);
+    if (rc == TSS2_RC_SUCCESS)
+        return 0;
+    char what[48];
+    snprintf(what, sizeof what, "NV_DefineSpace 0x%08x", index);
+    TSS2_RC b = rc_base(rc);
+    if (is_tpm_layer(rc) && b == TPM2_RC_NV_DEFINED)
+        return call_refused(t, rc, what, -EEXIST, "already defined", err, errlen);
+    if (is_tpm_layer(rc) && b == TPM2_RC_NV_SPACE)
+        return call_refused(t, rc, what, -ENOSPC, "the TPM has no NV space left", err, errlen);
+    return call_failed(t, rc, what, err, errlen);
+}
+
+/* An ESYS handle for an existing index with our attributes and this size; *written tells
+ * whether it holds data. Called inside a pipe guard; the caller closes *h. */
+static int nv_open(struct tpm *t, uint32_t index, size_t size, ESYS_TR *h, int *written,
+                   char *err, size_t errlen)
+{
+    char what[48];
+    *h = ESYS_TR_NONE;
+    snprintf(what, sizeof what, "NV_ReadPublic 0x%08x", index);
+    TSS2_RC rc = Esys_TR_FromTPMPublic(t->esys, index, ESYS_TR_NONE, ESYS_TR_NONE,
+                                       ESYS_TR_NONE, h);
+    if (rc != TSS2_RC_SUCCESS) {
+        *h = ESYS_TR_NONE;
+        TSS2_RC b = rc_base(rc);
+        int absent = is_tpm_layer(rc) && (b == TPM2_RC_HANDLE);
+        return call_refused(t, rc, what, absent ? -ENOENT : -EPROTO,
+                            absent ? "no such index" : NULL, err, errlen);
+    }
+    TPM2B_NV_PUBLIC *pub = NULL;
+    rc = Esys_NV_ReadPublic(t->esys, *h, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &pub, NULL);
+    if (rc != TSS2_RC_SUCCESS)
+        return call_failed(t, rc, what, err, errlen);
+    TPMS_NV_PUBLIC *p = &pub->nvPublic;
+    int r = 0;
+    if (p->nvIndex != index || p->nameAlg != TPM2_ALG_SHA256 ||
+        (p->attributes & ~(TPMA_NV)TPMA_NV_WRITTEN) !=
+            (NV_ATTRS | (TPM2_NT_ORDINARY << TPMA_NV_TPM2_NT_SHIFT)) ||
+        p->authPolicy.size != 0 || p->dataSize != size)
+        r = errf(err, errlen, -EBADMSG, "tpm: NV index 0x%08x has attributes 0x%08x and %u "
+                 "bytes, not the expected 0x%08x and %zu", index, (unsigned)p->attributes,
+                 p->dataSize, (unsigned)NV_ATTRS, size);
+    else
+        *written = (p->attributes & TPMA_NV_WRITTEN) != 0;
+    Esys_Free(pub);
+    return r;
+}
+
+static int nv_auth_refused(struct tpm *t, TSS2_RC rc, const char *what, char *err,
+                           size_t errlen)
+{
+    TSS2_RC b = rc_base(rc);
+    if (is_tpm_layer(rc) && (b == TPM2_RC_BAD_AUTH || b == TPM2_RC_AUTH_FAIL ||
+                             b == TPM2_RC_NV_AUTHORIZATION))
+        return call_refused(t, rc, what, -EACCES, "the index does not take our "
+                            "authorization (redefined by someone else?)", err, errlen);
+    return call_failed(t, rc, what, err, errlen);
+}
+
+int tpm_nv_read(struct tpm *t, uint32_t index, const uint8_t *auth, size_t auth_len,
+                uint8_t *buf, size_t size, char *err, size_t errlen)
+{
+    int r, written = 0;
+    if ((r = nv_args(index, size, auth_len, err, errlen)) < 0 ||
+        (r = ready(t, err, errlen)) < 0)
+        return r;
+    ESYS_TR h;
+    TPM2B_AUTH a = { .size = (UINT16)auth_len };
+    if (auth_len)
+        memcpy(a.buffer, auth, auth_len);
+    TPM2B_MAX_NV_BUFFER *data = NULL;
+    struct pipe_guard g;
+    guard_enter(&g);
+    if ((r = nv_open(t, index, size, &h, &written, err, errlen)) < 0)
+        goto done;
+    if (!written) {
+        r = errf(err, errlen, -ENODATA, "tpm: NV index 0x%08x was never written", index);
+        goto done;
+    }
+    TSS2_RC rc = Esys_TR_SetAuth(t->esys, h, &a);
+    if (rc == TSS2_RC_SUCCESS)
+        rc = Esys_NV_Read(t->esys, h, h, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
+                          (UINT16)size, 0, &data);
+    if (rc != TSS2_RC_SUCCESS) {
+        char what[48];
+        snprintf(what, sizeof what, "NV_Read 0x%08x", index);
+        r = nv_auth_refused(t, rc, what, err, errlen);
+        goto done;
+    }
+    if (data->size != size) {
+        r = errf(err, errlen, -EPROTO, "tpm: NV_Read 0x%08x gave %u bytes, not %zu", index,
+                 data->size, size);
+        goto done;
+    }
+    memcpy(buf, data->buffer, size);
+    r = 0;
+done:
+    if (h != ESYS_TR_NONE && !t->broken)
+        Esys_TR_Close(t->esys, &h);
+    guard_leave(&g);
+    Esys_Free(data);
+    OPENSSL_cleanse(&a, sizeof a);
+    return r;
+}
+
+int tpm_nv_write(struct tpm *t, uint32_t index, const uint8_t *auth, size_t auth_len,
+                 const uint8_t *buf, size_t size, char *err, size_t errlen)
+{
+    int r, written = 0;
+    if ((r = nv_args(index, size, auth_len, err, errlen)) < 0 ||
+        (r = ready(t, err, errlen)) < 0)
+        return r;
+    ESYS_TR h;
+    TPM2B_AUTH a = { .size = (UINT16)auth_len };
+    if (auth_len)
+        memcpy(a.buffer, auth, auth_len);
+    TPM2B_MAX_NV_BUFFER d = { .size = (UINT16)size };
+    memcpy(d.buffer, buf, size);
+    struct pipe_guard g;
+    guard_enter(&g);
+    if ((r = nv_open(t, index, size, &h, &written, err, errlen)) < 0)
+        goto done;
+    TSS2_RC rc = Esys_TR_SetAuth(t->esys, h, &a);
+    if (rc == TSS2_RC_SUCCESS)
+        rc = Esys_NV_Write(t->esys, h, h, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &d, 0);
+    if (rc != TSS2_RC_SUCCESS) {
+        char what[48];
+        snprintf(what, sizeof what, "NV_Write 0x%08x", index);
+        r = nv_auth_refused(t, rc, what, err, errlen);
+        goto done;
+    }
+    r = 0;
+done:
+    if (h != ESYS_TR_NONE && !t->broken)
+        Esys_TR_Close(t->esys, &h);
+    guard_leave(&g);
+    OPENSSL_cleanse(&a, sizeof a);
+    return r;
+}
+
+int tpm_nv_undefine(struct tpm *t, uint32_t index, char *err, size_t errlen)
+{
+    int r;
+    if ((index >> 24) != TPM2_HT_NV_INDEX)
+        return errf(err, errlen, -EINVAL, "tpm: 0x%08x is not an NV index handle", index);
+    if ((r = ready(t, err, errlen)) < 0)
+        return r;
+    char what[48];
+    snprintf(what, sizeof what, "NV_UndefineSpace 0x%08x", index);
+    ESYS_TR h = ESYS_TR_NONE;
+    struct pipe_guard g;
+    guard_enter(&g);
+    TSS2_RC rc = Esys_TR_FromTPMPublic(t->esys, index, ESYS_TR_NONE, ESYS_TR_NONE,
+                                       ESYS_TR_NONE, &h);
+    if (rc != TSS2_RC_SUCCESS) {
+        int absent = is_tpm_layer(rc) && rc_base(rc) == TPM2_RC_HANDLE;
+        r = call_refused(t, rc, what, absent ? -ENOENT : -EPROTO,
+                         absent ? "no such index" : NULL, err, errlen);
+        guard_leave(&g);
+        return r;
+    }
+    rc = Esys_NV_UndefineSpace(t->esys, ESYS_TR_RH_OWNER, h, ESYS_TR_PASSWORD, ESYS_TR_NONE,
+                               ESYS_TR_NONE);
+    r = 0;
+    if (rc != TSS2_RC_SUCCESS) {
+        r = call_failed(t, rc, what, err, errlen);
+        if (!t->broken)
+            Esys_TR_Close(t->esys, &h);
+    }
+    guard_leave(&g);
+    return r;
 }

@@ -1,5 +1,5 @@
-/* measure/tpm.h — the TPM 2.0 backend (tss2-esys): PCR extend/read, the attestation key
- * and quotes. Three backends: an embedded swtpm started as a child in the state
+/* measure/tpm.h — the TPM 2.0 backend (tss2-esys): PCR extend/read, the attestation key,
+ * quotes, data sealed to a PCR value, and small NV indices. Three backends: an embedded swtpm started as a child in the state
  * directory, a real device (/dev/tpmrm0), or none (development only: every extend and
  * quote is refused with -ENODEV so the caller marks things untrusted). See docs/tpm.md. */
 #ifndef TREVISOR_MEASURE_TPM_H
@@ -70,5 +70,51 @@ int tpm_save_quote_files(const char *dir, unsigned pcr, const uint8_t pcr_value[
                          const uint8_t *attest, size_t attest_len,
                          const uint8_t *sig, size_t sig_len,
                          const uint8_t *qual, size_t qual_len, char *err, size_t errlen);
+
+/* ---- sealing to a PCR value (docs/sealing.md, "The master blob") ----
+ * A keyed-hash sealed-data object under the SRK whose only authorization is
+ * PolicyPCR(SHA-256 PCR `pcr` == pcr_value). The blob is this backend's framing:
+ *   "TRSO" | version 1 | pcr (1 byte) | 2 zero bytes | TPM2B_PUBLIC | TPM2B_PRIVATE
+ * (both marshalled as the TPM defines them). It only loads on the TPM that made it. */
+#define TPM_SEAL_DATA_MAX 128
+#define TPM_SEALED_MAX 1024
+
+/* Seals 1..TPM_SEAL_DATA_MAX bytes to pcr_value (the PCR need not hold it now). *blob_len
+ * is the buffer size in, the length out. -EPERM for PCR 16 or 23, -EINVAL bad
+ * arguments, -ENOBUFS, -EIO, -EPROTO, -ENODEV. */
+int tpm_seal(struct tpm *t, unsigned pcr, const uint8_t pcr_value[32], const void *data,
+             size_t len, uint8_t *blob, size_t *blob_len, char *err, size_t errlen);
+
+/* Loads the blob under the SRK, satisfies PolicyPCR in a policy session and unseals.
+ * *len is the buffer size in, the length out. -EACCES when the PCR does not hold the
+ * value the data was sealed to (TPM_RC_POLICY_FAIL), -EBADMSG for a malformed blob or
+ * one the TPM will not load (altered, or made by another TPM), -ENOBUFS, -EIO, -ENODEV.
+ * The output is wiped on every failure. */
+int tpm_unseal(struct tpm *t, const uint8_t *blob, size_t blob_len, uint8_t *data,
+               size_t *len, char *err, size_t errlen);
+
+/* ---- NV indices (docs/sealing.md, "The TPM's record") ----
+ * Ordinary NV indices in the owner hierarchy with exactly the attributes
+ * TPMA_NV_AUTHWRITE | TPMA_NV_AUTHREAD | TPMA_NV_NO_DA (type ordinary, nameAlg SHA-256,
+ * no policy): reading and writing both need the index's authValue, so a successful read
+ * also proves the index was defined by whoever knows that value. index is a TPM NV
+ * handle (0x01000000..0x01FFFFFF). */
+#define TPM_NV_AUTH_MAX 32
+#define TPM_NV_DATA_MAX 256
+
+/* -EEXIST when the index is already defined (by anyone), -ENOSPC when the TPM has no NV
+ * space left. */
+int tpm_nv_define(struct tpm *t, uint32_t index, size_t size, const uint8_t *auth,
+                  size_t auth_len, char *err, size_t errlen);
+/* Reads all `size` bytes. -ENOENT no such index, -ENODATA never written, -EACCES the
+ * authValue is not the index's (it was redefined by someone else), -EBADMSG the index
+ * exists with other attributes or another size. */
+int tpm_nv_read(struct tpm *t, uint32_t index, const uint8_t *auth, size_t auth_len,
+                uint8_t *buf, size_t size, char *err, size_t errlen);
+/* Writes all `size` bytes (the index's whole size), same errors as tpm_nv_read. */
+int tpm_nv_write(struct tpm *t, uint32_t index, const uint8_t *auth, size_t auth_len,
+                 const uint8_t *buf, size_t size, char *err, size_t errlen);
+/* Undefines the index with the owner's (empty) authorization; -ENOENT if absent. */
+int tpm_nv_undefine(struct tpm *t, uint32_t index, char *err, size_t errlen);
 
 #endif

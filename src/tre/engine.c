@@ -22,6 +22,7 @@
 #include "tre/minisign.h"
 #include "tre/truststore.h"
 #include "util/log.h"
+#include "util/hex.h"
 
 #define DESC_INDEX_BITS 12
 #define DESC_INDEX_MASK ((1u << DESC_INDEX_BITS) - 1)
@@ -47,6 +48,7 @@ struct tre_engine {
     unsigned max;
     unsigned live;
     struct engine_slot *slots;
+    struct tre_services *services;
 };
 
 int tre_engine_new(const struct tre_engine_config *cfg, struct tre_engine **out,
@@ -61,6 +63,7 @@ int tre_engine_new(const struct tre_engine_config *cfg, struct tre_engine **out,
     pthread_mutex_init(&e->lock, NULL);
     e->budget_ns = (cfg->cpu_budget_ms ? cfg->cpu_budget_ms : 5000) * 1000000ull;
     e->max = cfg->max_instances ? cfg->max_instances : 1024;
+    e->services = cfg->services;
     if (e->max > ENGINE_MAX_INSTANCES)
         e->max = ENGINE_MAX_INSTANCES;
     e->slots = calloc(e->max, sizeof *e->slots);
@@ -124,16 +127,6 @@ static struct engine_ref *engine_get(struct tre_engine *e, int desc)
         ref = NULL;
     pthread_mutex_unlock(&e->lock);
     return ref;
-}
-
-static void engine_hex(const uint8_t *b, size_t n, char *out)
-{
-    static const char hx[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = hx[b[i] >> 4];
-        out[2 * i + 1] = hx[b[i] & 15];
-    }
-    out[2 * n] = 0;
 }
 
 int tre_engine_exec(struct tre_engine *e, const void *image, size_t image_size,
@@ -220,6 +213,19 @@ int tre_engine_exec(struct tre_engine *e, const void *image, size_t image_size,
     pthread_mutex_lock(&ref->lock);
     r = instance_load(ti, image, image_size, &elf, &m, err, errlen);
     if (!r) {
+        /* who it is, for the services; then measure it and check rollback before it runs */
+        struct svc_caller *c = &ti->caller;
+        memcpy(c->keyid, keyid, 8);
+        memcpy(c->sha256, sha, 32);
+        snprintf(c->name, sizeof c->name, "%s", ti->manifest.name);
+        c->svn = ti->manifest.svn;
+        c->ncaps = ti->manifest.ncaps;
+        c->caps = (const char (*)[128])ti->manifest.caps;
+        c->label = ti->label;
+        ti->services = e->services;
+        r = services_admit(e->services, c, elf.manifest, elf.manifest_len, err, errlen);
+    }
+    if (!r) {
         uint64_t ready;
         r = instance_run(ti, &ready);
         if (r)
@@ -229,7 +235,7 @@ int tre_engine_exec(struct tre_engine *e, const void *image, size_t image_size,
 
     char keyhex[17], shahex[65];
     tre_keyid_hex(keyid, keyhex);
-    engine_hex(ti->sha256, 32, shahex);
+    hex_encode(ti->sha256, 32, shahex);
     if (r) {
         tlog("engine", "exec %s refused: %s", m.name, err);
         pthread_mutex_lock(&e->lock);
@@ -251,6 +257,7 @@ int tre_engine_exec(struct tre_engine *e, const void *image, size_t image_size,
         memcpy(info->sha256, ti->sha256, 32);
         memcpy(info->sha256_hex, shahex, sizeof shahex);
         memcpy(info->keyid, keyhex, sizeof keyhex);
+        memcpy(info->measurement, ti->caller.measurement, 32);
     }
     return desc;
 }
@@ -364,6 +371,14 @@ int tre_engine_close(struct tre_engine *e, int desc)
     pthread_mutex_unlock(&ref->lock);
     engine_ref_put(e, ref);
     return 0;
+}
+
+int tre_engine_attest(struct tre_engine *e, const uint8_t *nonce, size_t nonce_len,
+                      const uint8_t *report, size_t report_len, uint8_t **bundle,
+                      size_t *len, char *err, size_t errlen)
+{
+    return services_attest(e->services, nonce, nonce_len, report, report_len, bundle, len,
+                           err, errlen);
 }
 
 unsigned tre_engine_instances(struct tre_engine *e)

@@ -110,7 +110,13 @@ static int instance_doorbell(struct tre_instance *ti, uint64_t *value)
         ti->death = -ESRCH;
         return -ESRCH;
     default:
-        ti->regs.rax = (uint64_t)-ENOSYS;
+        if (nr >= TRE_DB_SERVICE_BASE) {
+            r = instance_service(ti, nr, &ti->regs);
+            if (r)
+                return r;
+        } else {
+            ti->regs.rax = (uint64_t)-ENOSYS;
+        }
         break;
     }
     r = kvm_vcpu_set_regs(&ti->kvm, &ti->regs);

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stddef.h>
 #include "kvm/kvm.h"
+#include "services/services.h"
 #include "tre/arena.h"
 #include "tre/manifest.h"
 #include "tre/sysregion.h"
@@ -43,7 +44,9 @@ struct tre_instance {
     struct kvm_regs regs;         /* registers as of the last exit (valid while parked) */
     uint8_t enosys_logged[64];    /* bitmap: unsupported syscall numbers already logged */
     unsigned log_lines;
-    int trace;                    /* log every syscall (TREVISOR_TRACE=1) */           /* program log lines this call (rate limit) */
+    int trace;                    /* log every syscall (TREVISOR_TRACE=1) */
+    struct tre_services *services;/* the TRE services (NULL: every service is -ENODEV) */
+    struct svc_caller caller;     /* who this program is, for the services */
 };
 
 /* loader.c: verify-free part of exec — builds the VM from a parsed, verified image. */
@@ -62,6 +65,10 @@ int instance_kill(struct tre_instance *ti, int code, const char *fmt, ...)
 
 /* The program's text, to the log a line at a time (rate-limited per call). */
 void instance_log_program(struct tre_instance *ti, const char *buf, size_t len);
+
+/* svcdoor.c: a doorbell call numbered >= TRE_DB_SERVICE_BASE. regs in/out (rax = the
+ * result). 0 to resume, or -errno if the instance must end (already killed). */
+int instance_service(struct tre_instance *ti, uint64_t nr, struct kvm_regs *regs);
 
 /* syscalls.c: emulates the Linux syscall at a rewritten site. regs in/out. 0 to resume,
  * or -errno if the instance must end (already killed). */

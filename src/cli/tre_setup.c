@@ -1,0 +1,212 @@
+/* cli/tre_setup.c — the start-up `serve`, `run` and `exec` share (cli/tre_setup.h): parses
+ * the TPM, PCR, state and token options; opens the TPM and measures trevisor, its
+ * configuration and its policy before anything runs; opens the token and the grants;
+ * builds the TRE services. It decides nothing about what a TRE program may do. */
+#include "cli/tre_setup.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "measure/measured.h"
+#include "services/grants.h"
+#include "services/services.h"
+#include "services/token.h"
+#include "tre/truststore.h"
+#include "util/err.h"
+#include "util/file.h"
+#include "util/log.h"
+
+#define TRE_SETUP_GRANTS_MAX (1u << 20)
+
+int tre_setup_option(struct tre_setup_opts *o, const char *opt, const char *val)
+{
+    if (!strcmp(opt, "--state"))
+        o->state_dir = val;
+    else if (!strcmp(opt, "--tpm"))
+        o->tpm = val;
+    else if (!strcmp(opt, "--token-module"))
+        o->token_module = val;
+    else if (!strcmp(opt, "--token"))
+        o->token_label = val;
+    else if (!strcmp(opt, "--token-pin-file"))
+        o->pin_file = val;
+    else if (!strcmp(opt, "--pcr")) {
+        char *end;
+        unsigned long v = strtoul(val, &end, 10);
+        if (*end || end == val || v > 23 || v == 16 || v == 23) {
+            fprintf(stderr, "trevisor: --pcr %s: a PCR 0..23, not 16 or 23 (locality 0 can "
+                    "reset them)\n", val);
+            return -1;
+        }
+        o->pcr = (unsigned)v;
+    } else
+        return 0;
+    if (!val[0]) {
+        fprintf(stderr, "trevisor: %s needs a value\n", opt);
+        return -1;
+    }
+    o->enabled = 1;
+    return 1;
+}
+
+/* The policy, as measured: every trusted vendor key, then the token grants file. */
+static int tre_setup_policy_text(const char *config_dir, char **text, size_t *len,
+                                 char **grants_out, size_t *grants_len, char *err,
+                                 size_t errlen)
+{
+    char dir[1200];
+    snprintf(dir, sizeof dir, "%s/vendors", config_dir);
+    struct tre_truststore *ts = NULL;
+    int r = tre_truststore_load(dir, &ts, err, errlen);
+    if (r)
+        return r;
+    size_t n = tre_truststore_count(ts);
+    char *grants = NULL;
+    size_t glen = 0;
+    char gpath[1200];
+    snprintf(gpath, sizeof gpath, "%s/token-grants", config_dir);
+    r = file_read_all(gpath, TRE_SETUP_GRANTS_MAX, &grants, &glen);
+    if (r == -ENOENT) {
+        grants = NULL;
+        glen = 0;
+        r = 0;
+    } else if (r) {
+        tre_truststore_free(ts);
+        return errf(err, errlen, r, "cannot read %s: %s", gpath, strerror(-r));
+    }
+    size_t cap = 64 + n * 100 + glen;
+    char *t = malloc(cap);
+    if (!t) {
+        r = errf(err, errlen, -ENOMEM, "out of memory");
+        goto out;
+    }
+    size_t o = (size_t)snprintf(t, cap, "trevisor-policy-data v1\n");
+    for (size_t i = 0; i < n; i++) {
+        const struct tre_pubkey *k = tre_truststore_at(ts, i);
+        char kid[17];
+        tre_keyid_hex(k->keyid, kid);
+        o += (size_t)snprintf(t + o, cap - o, "vendor %s ", kid);
+        for (int b = 0; b < 32; b++)
+            o += (size_t)snprintf(t + o, cap - o, "%02x", k->pk[b]);
+        o += (size_t)snprintf(t + o, cap - o, "\n");
+    }
+    o += (size_t)snprintf(t + o, cap - o, "token-grants %zu\n", glen);
+    if (glen)
+        memcpy(t + o, grants, glen);
+    *text = t;
+    *len = o + glen;
+    *grants_out = grants;
+    *grants_len = glen;
+    grants = NULL;
+out:
+    free(grants);
+    tre_truststore_free(ts);
+    return r;
+}
+
+int tre_setup_start(const struct tre_setup_opts *o, const char *config_dir,
+                    const char *config_text, struct tre_setup *s, char *err, size_t errlen)
+{
+    memset(s, 0, sizeof *s);
+    const char *state = o->state_dir;
+    if (!state || !*state)
+        state = getenv("TREVISOR_STATE");
+    if (!state || !*state)
+        state = "/var/lib/trevisor";
+    if (strlen(state) >= 80)
+        return errf(err, errlen, -ENAMETOOLONG, "--state %s: keep it under 80 characters "
+                    "(the TPM's sockets live in it)", state);
+    snprintf(s->state_dir, sizeof s->state_dir, "%s", state);
+    if (mkdir(state, 0700) && errno != EEXIST)
+        return errf(err, errlen, -errno, "cannot make the state directory %s: %s", state,
+                    strerror(errno));
+
+    struct measured_config mc = { .kind = TPM_SWTPM, .state_dir = state, .pcr = o->pcr };
+    const char *tpm = o->tpm ? o->tpm : "swtpm";
+    if (!strcmp(tpm, "none"))
+        mc.kind = TPM_NONE;
+    else if (strcmp(tpm, "swtpm")) {
+        if (tpm[0] != '/')
+            return errf(err, errlen, -EINVAL, "--tpm %s: swtpm, none or a device path", tpm);
+        mc.kind = TPM_DEVICE;
+        mc.device = tpm;
+    }
+    int r = measured_open(&mc, &s->measured, err, errlen);
+    if (r)
+        goto fail;
+    if (mc.kind == TPM_NONE)
+        tlog("measure", "WARNING: --tpm none: nothing is measured into a TPM; no quote, no "
+             "sealing, no rollback protection. Development only: trust nothing it says.");
+    char *policy = NULL, *gtext = NULL;
+    size_t plen = 0, glen = 0;
+    if ((r = measured_self(s->measured, err, errlen)) ||
+        (r = measured_data(s->measured, EV_CONFIG, config_text, strlen(config_text),
+                           "options", err, errlen)) ||
+        (r = tre_setup_policy_text(config_dir, &policy, &plen, &gtext, &glen, err,
+                                   errlen)) ||
+        (r = measured_data(s->measured, EV_POLICY, policy, plen, config_dir, err, errlen))) {
+        free(policy);
+        free(gtext);
+        goto fail;
+    }
+    free(policy);
+    /* the grants in force are the bytes just measured */
+    r = grants_parse(gtext ? gtext : "", glen, &s->grants, err, errlen);
+    free(gtext);
+    if (r)
+        goto fail;
+    if (!o->token_module || strcmp(o->token_module, "none")) {
+        struct token_config tc = { .module = o->token_module, .state_dir = state,
+                                   .token_label = o->token_label, .pin = NULL };
+        char *pin = NULL;
+        size_t pinlen = 0;
+        if (o->pin_file) {
+            r = file_read_all(o->pin_file, 256, &pin, &pinlen);
+            if (r) {
+                errf(err, errlen, r, "--token-pin-file %s: %s", o->pin_file, strerror(-r));
+                goto fail;
+            }
+            while (pinlen && (pin[pinlen - 1] == '\n' || pin[pinlen - 1] == '\r'))
+                pin[--pinlen] = 0;
+            tc.pin = pin;
+        }
+        char terr[256] = "";
+        int t = token_open(&tc, &s->token, terr, sizeof terr);
+        if (pin) {
+            explicit_bzero(pin, pinlen);
+            free(pin);
+        }
+        if (t) {
+            s->token = NULL;
+            tlog("token", "no token: %s (TRE token services answer -ENODEV)", terr);
+        }
+    }
+    struct services_config sc = { .measured = s->measured, .token = s->token,
+                                  .grants = s->grants };
+    r = services_new(&sc, &s->services);
+    if (r) {
+        errf(err, errlen, r, "out of memory");
+        goto fail;
+    }
+    return 0;
+fail:
+    tre_setup_stop(s);
+    return r;
+}
+
+int tre_setup_launched(struct tre_setup *s, char *err, size_t errlen)
+{
+    return measured_end_launch(s->measured, err, errlen);
+}
+
+void tre_setup_stop(struct tre_setup *s)
+{
+    services_free(s->services);
+    token_close(s->token);
+    grants_free(s->grants);
+    measured_free(s->measured);
+    memset(s, 0, sizeof *s);
+}

@@ -1,0 +1,57 @@
+/* cli/tre_setup.h — what `serve`, `run` and `exec` share: the options that choose the TPM,
+ * the PCR, the state directory and the token, and the start-up that opens them, measures
+ * trevisor, its configuration and its policy, and builds the TRE services. */
+#ifndef TREVISOR_CLI_TRE_SETUP_H
+#define TREVISOR_CLI_TRE_SETUP_H
+
+#include <stddef.h>
+
+struct measured;
+struct token;
+struct grants;
+struct tre_services;
+
+struct tre_setup_opts {
+    const char *state_dir;     /* --state; NULL: $TREVISOR_STATE, else /var/lib/trevisor */
+    const char *tpm;           /* --tpm swtpm|none|DEVICE; NULL: swtpm */
+    unsigned pcr;              /* --pcr; 0: 15 */
+    const char *token_module;  /* --token-module PATH, or "none"; NULL: SoftHSM2 in state */
+    const char *token_label;   /* --token LABEL */
+    const char *pin_file;      /* --token-pin-file FILE */
+    int enabled;               /* exec: any of these was given */
+};
+
+struct tre_setup {
+    struct measured *measured;
+    struct token *token;
+    struct grants *grants;
+    struct tre_services *services;
+    char state_dir[1024];
+};
+
+#define TRE_SETUP_USAGE \
+    "  --state DIR     trevisor's state: swtpm, the attestation key, sealing, the token\n" \
+    "                  (default $TREVISOR_STATE, else /var/lib/trevisor)\n" \
+    "  --tpm T         swtpm (default: trevisor's own software TPM in the state dir),\n" \
+    "                  a device such as /dev/tpmrm0, or none (development only: nothing\n" \
+    "                  is measured into a TPM, quotes and sealing are refused)\n" \
+    "  --pcr N         the PCR trevisor extends (default 15; never 16 or 23)\n" \
+    "  --token-module P  the PKCS#11 module of the token (default: a SoftHSM2 token in\n" \
+    "                  the state dir); none: no token\n" \
+    "  --token LABEL   the token's label (default trevisor)\n" \
+    "  --token-pin-file F  the token's user PIN\n"
+
+/* 1 if opt (with its value val) is one of the options above (then stored), 0 if not,
+ * -1 if its value is bad (a message is printed). */
+int tre_setup_option(struct tre_setup_opts *o, const char *opt, const char *val);
+
+/* Opens the TPM and the event log, measures trevisor itself, the configuration (the
+ * canonical text config_text) and the policy (the vendor keys and the token grants of
+ * config_dir), opens the token and builds the services. err gets one line. */
+int tre_setup_start(const struct tre_setup_opts *o, const char *config_dir,
+                    const char *config_text, struct tre_setup *s, char *err, size_t errlen);
+/* Ends the launch measurements (the separator) and opens sealing. */
+int tre_setup_launched(struct tre_setup *s, char *err, size_t errlen);
+void tre_setup_stop(struct tre_setup *s);
+
+#endif
