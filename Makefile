@@ -62,17 +62,18 @@ include tests/tests.mk
 
 # the user environment's image: the static tre client, the examples' clients, the hostile
 # test tool, and the signed TRE images they run
-GUEST_PROGS := add-glibc ecdsa-sign spin faults nullrpc
+GUEST_PROGS := add-glibc ecdsa-sign spin faults nullrpc sigaccel
 GUEST_EXTRA := ?$(B)/client/tre-static:/bin/tre \
                $(B)/examples/add_client-static:/bin/add_client \
                $(B)/examples/sign_client-static:/bin/sign_client \
                $(B)/examples/vsock_hostile-static:/bin/vsock_hostile \
                $(B)/examples/tre_bench-static:/bin/tre_bench \
                $(B)/progs/ecdsa-sign-native:/bin/ecdsa-sign-native \
+               $(B)/apps/sigaccel-static:/bin/sigaccel \
                $(foreach p,$(GUEST_PROGS),$(B)/progs/$(p):/progs/$(p) \
                                           $(B)/progs/$(p).minisig:/progs/$(p).minisig)
 include guest/guest.mk
-guest-image: guest-clients $(foreach p,$(GUEST_PROGS),$(B)/progs/$(p) $(B)/progs/$(p).minisig)
+guest-image: guest-clients $(B)/apps/sigaccel-static $(foreach p,$(GUEST_PROGS),$(B)/progs/$(p) $(B)/progs/$(p).minisig)
 
 deps:
 	@scripts/deps.sh

@@ -603,6 +603,7 @@ int main(int argc, char **argv)
     bench_ecdsa();
     bench_memory();
     bench_trust();
+    bench_sigaccel();
     bench_guest();
     printf("| figure | value | baseline | ratio | goal |\n|---|---|---|---|---|\n");
     for (int i = 0; i < nfigs; i++) {

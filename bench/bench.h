@@ -24,5 +24,8 @@ int exec_img(struct tre_engine *e, struct img *m);
 
 /* bench_trust.c: measurement, quotes, sealing (issue 5), the token and sigaccel (issue 6) */
 void bench_trust(void);
+/* bench_sigaccel.c: the signature accelerator against the token, native code and a
+ * hardware token's published figure (issue 6) */
+void bench_sigaccel(void);
 
 #endif

@@ -48,6 +48,10 @@ static const char tre_usage[] =
     "                 [--result SIZE [--out FILE]]... [--int]\n"
     "                          call procedure PROC of program DESC\n"
     "  close DESC              end program DESC\n"
+    "  attest --nonce HEX [--report HEX] [--out FILE]\n"
+    "                          a TPM quote of what trevisor measured (alone, not chained);\n"
+    "                          the bundle goes to FILE, or as hex to stdout, for\n"
+    "                          `trevisor verify --bundle` (docs/attestation.md)\n"
     "  help [COMMAND]          this text, or one command's\n"
     "\n"
     "  A descriptor belongs to the connection that made it, and trevisor ends a\n"
@@ -509,6 +513,66 @@ static int tre_run_close(struct tre_cmd *c)
     return 0;
 }
 
+/* Decodes even-length hex into at most cap bytes: the length, or -1. */
+static long tre_hex_decode(const char *s, uint8_t *out, size_t cap)
+{
+    size_t n = strlen(s);
+    if (n % 2 || n / 2 > cap)
+        return -1;
+    for (size_t k = 0; k < n / 2; k++) {
+        int hi = tre_hex_value(s[2 * k]), lo = tre_hex_value(s[2 * k + 1]);
+        if (hi < 0 || lo < 0)
+            return -1;
+        out[k] = (uint8_t)(hi << 4 | lo);
+    }
+    return (long)(n / 2);
+}
+
+static int tre_run_attest(int argc, char **argv)
+{
+    uint8_t nonce[TRE_PROTO_MAX_NONCE], report[TRE_PROTO_MAX_REPORT];
+    long nl = -1, rl = 0;
+    const char *out = NULL;
+    for (int i = 1; i < argc; i += 2) {
+        if (i + 1 >= argc)
+            return tre_usage_error("attest: %s needs a value", argv[i]);
+        if (!strcmp(argv[i], "--nonce"))
+            nl = tre_hex_decode(argv[i + 1], nonce, sizeof nonce);
+        else if (!strcmp(argv[i], "--report"))
+            rl = tre_hex_decode(argv[i + 1], report, sizeof report);
+        else if (!strcmp(argv[i], "--out"))
+            out = argv[i + 1];
+        else
+            return tre_usage_error("attest: unknown option '%s'", argv[i]);
+    }
+    if (nl <= 0 || rl < 0)
+        return tre_usage_error("attest: --nonce needs 1..%d bytes of hex, --report at most %d",
+                               TRE_PROTO_MAX_NONCE, TRE_PROTO_MAX_REPORT);
+    void *bundle = NULL;
+    size_t blen = 0;
+    int r = tre_attest(nonce, (size_t)nl, report, (size_t)rl, &bundle, &blen);
+    if (r < 0)
+        return tre_call_error("attest", r);
+    int rc = 0;
+    if (out) {
+        FILE *f = fopen(out, "wb");
+        if (!f || fwrite(bundle, 1, blen, f) != blen)
+            rc = 1;
+        if (f && fclose(f))
+            rc = 1;
+        if (rc)
+            fprintf(stderr, "tre: attest: cannot write %s\n", out);
+        else
+            printf("attest: %zu bytes of quote bundle in %s\n", blen, out);
+    } else {
+        for (size_t k = 0; k < blen; k++)
+            printf("%02x%s", ((uint8_t *)bundle)[k], k % 32 == 31 ? "\n" : "");
+        printf("\n");
+    }
+    free(bundle);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     int i = 1;
@@ -542,6 +606,8 @@ int main(int argc, char **argv)
     }
     if (i >= argc)
         return tre_usage_error("no command");
+    if (!strcmp(argv[i], "attest"))
+        return tre_run_attest(argc - i, argv + i);
 
     /* the whole command line is checked before anything runs */
     int ncmds = 0, nexec = 0;

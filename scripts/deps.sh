@@ -4,7 +4,8 @@
 # no-op afterwards.   usage: scripts/deps.sh [EXTRA-PACKAGE...]
 set -eu
 pkgs="build-essential clang libclang-rt-14-dev libssl-dev libsodium-dev libcapstone-dev
-      musl-tools minisign openssl python3 pkg-config libtss2-dev swtpm swtpm-tools tpm2-tools $*"
+      musl-tools minisign openssl python3 pkg-config libtss2-dev swtpm swtpm-tools tpm2-tools
+      softhsm2 opensc libp11-kit-dev $*"
 missing=""
 for p in $pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||

@@ -21,7 +21,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 mkdir -p "$1/fuzz" || exit 1
 out=$(cd "$1/fuzz" && pwd)
 cc=${FUZZ_CC:-clang}
-cflags="-g -O1 -std=gnu11 -D_GNU_SOURCE -Iinclude -Isrc -fno-sanitize-recover=undefined"
+cflags="-g -O1 -std=gnu11 -D_GNU_SOURCE -Iinclude -Isrc $(pkg-config --cflags p11-kit-1) -fno-sanitize-recover=undefined"
 libs="-lcrypto -lsodium -lcapstone -ltss2-esys -ltss2-tctildr -ltss2-mu -ltss2-rc -lpthread -lrt"
 
 cd "$root" || exit 1

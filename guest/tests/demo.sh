@@ -12,3 +12,9 @@ sign_client /progs/ecdsa-sign /tmp/msg.txt /tmp/pub.pem /tmp/sig.der || exit 1
 echo "demo-message: $(cat /tmp/msg.txt)"
 sed 's/^/demo-pubkey: /' /tmp/pub.pem
 echo "demo-signature: $(od -An -tx1 -v /tmp/sig.der | tr -d ' \n')"
+echo "== in the guest: sigaccel signs with the TRE's fast key, certified by the token"
+SIGACCEL_IMAGE=/progs/sigaccel sigaccel --state /tmp/sa init || exit 1
+SIGACCEL_IMAGE=/progs/sigaccel sigaccel --state /tmp/sa sign /tmp/msg.txt -o /tmp/msg.sig || exit 1
+sigaccel --state /tmp/sa verify /tmp/msg.txt /tmp/msg.sig || exit 1
+echo "== in the guest: the owner's quote of trevisor, from the TRE's side of vsock"
+tre attest --nonce 64656d6f206e6f6e6365 --out /tmp/q.bundle || exit 1

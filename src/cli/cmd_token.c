@@ -15,7 +15,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
-#include "cli/token_cmd.h"
+#include "cli/commands.h"
 #include "services/token.h"
 #include "trevisor/abi.h"
 #include "util/file.h"

@@ -565,7 +565,7 @@ static int store_load(struct sealer *s, char *err, size_t errlen)
     uint32_t idx = ok1 ? d1.nv_index : d2.nv_index;
     r = tpm_nv_read(s->tpm, idx, s->sec->nv_auth, sizeof s->sec->nv_auth, nv, sizeof nv,
                     terr, sizeof terr);
-    if (r == -EIO || r == -ENODEV || r == -ENOMEM) {
+    if (r < 0 && r != -ENOENT && r != -ENODATA && r != -EACCES && r != -EBADMSG) {
         r = errf(err, errlen, r, "seal: cannot read the store's NV index: %s", terr);
         goto out;
     }

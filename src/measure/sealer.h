@@ -4,8 +4,9 @@
  * start-up, holds it in locked memory, and derives from it, with HKDF-SHA256, one
  * AES-256-GCM key per (vendor key id, program name, security version). Blobs go to the
  * program, which stores them anywhere. The highest security version seen per (vendor,
- * program) is kept in a file authenticated by the master and pinned by a TPM NV counter,
- * so neither an older program nor an older copy of the file is accepted.
+ * program) is kept in a file authenticated by the master, one per launch measurement,
+ * whose SHA-256 the TPM holds in an NV index that only the holder of that master can
+ * read or write, so neither an older program nor an older copy of the file is accepted.
  * See docs/sealing.md. Thread-safe. */
 #ifndef TREVISOR_MEASURE_SEALER_H
 #define TREVISOR_MEASURE_SEALER_H
@@ -26,9 +27,12 @@ struct seal_identity {
 /* Reads PCR `pcr` now (the caller has measured the launch and nothing else), then loads
  * STATE/seal/master-<PCR value hex>.blob and unseals it under PolicyPCR, or on first use
  * makes a random master, seals it to that PCR value and saves the blob (never
- * overwriting one). Opens the rollback store STATE/seal/svn.db and its NV counter.
+ * overwriting one). Opens this measurement's rollback store STATE/seal/svn-<hex>.db and
+ * checks it against the TPM's NV record of it.
  * Errors: -ENODEV (no TPM), -EIO (TPM unreachable), -EACCES (the TPM refused to unseal:
- * the blob was made under another measurement or tampered), -EBADMSG (a corrupt file). */
+ * the blob was made under another measurement or tampered), -EBADMSG (a corrupt file, or
+ * a store the TPM's record does not vouch for: altered, deleted, or an old copy),
+ * -ENOSPC (no NV space or index left for a new measurement's store). */
 int sealer_open(struct tpm *t, unsigned pcr, const char *state_dir, struct sealer **out,
                 char *err, size_t errlen);
 void sealer_free(struct sealer *s);   /* wipes the master and derived keys */
@@ -45,8 +49,11 @@ long sealer_unseal(struct sealer *s, const struct seal_identity *id, const uint8
                    size_t len, uint8_t *data, size_t cap, char *err, size_t errlen);
 
 /* Rollback: -EPERM if svn is below the highest recorded for (keyid, name); records a
- * higher svn (file rewritten, NV counter incremented) before returning 0. -EIO when the
- * store cannot be updated (the program is then refused too). */
+ * higher svn (file rewritten, the TPM's record of it updated) before returning 0. -EIO
+ * when the store cannot be updated (the program is then refused too; after a TPM failure
+ * every later update is refused until the sealer is opened again), -ENOSPC with
+ * SEALER_SVN_MAX_RECORDS programs recorded, -EINVAL for an empty name. name is
+ * NUL-terminated or 32 bytes: only its first 32 bytes count. */
 int sealer_check_svn(struct sealer *s, const uint8_t keyid[8], const char *name,
                      uint32_t svn, char *err, size_t errlen);
 

@@ -4,10 +4,13 @@
  * registry (services/services.c) and copies the reply back. A buffer outside the program's
  * memory ends the instance; every other failure is an -errno the program gets in rax. */
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "trevisor/abi.h"
+#include "tre/budget.h"
 #include "tre/instance.h"
 #include "measure/quote.h"
 #include "util/log.h"
@@ -37,7 +40,14 @@ int instance_service(struct tre_instance *ti, uint64_t nr, struct kvm_regs *regs
     long r = -ENOMEM;
     if (req && out) {
         memcpy(req, req_user, req_len); /* copy, then check */
+        /* the budget's signal must not interrupt the TPM's or the token's I/O (it has no
+         * SA_RESTART); held back here, it ends the program at its next KVM_RUN instead */
+        sigset_t budget, old;
+        sigemptyset(&budget);
+        sigaddset(&budget, TRE_BUDGET_SIGNAL);
+        pthread_sigmask(SIG_BLOCK, &budget, &old);
         r = services_call(ti->services, &ti->caller, nr, req, req_len, out, cap);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
         if (r > (long)cap)
             r = -EPROTO; /* a service never writes past cap; refuse rather than trust */
         if (r > 0)
