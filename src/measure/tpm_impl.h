@@ -67,6 +67,10 @@ int tpm_swtpm_check(struct tpm *t, char *err, size_t errlen);
 
 /* The PCR selection of one SHA-256 PCR (tpm.c). */
 void tpm_select_pcr(TPML_PCR_SELECTION *s, unsigned pcr);
+/* The template both keys share: a restricted ECC P-256 key, SHA-256 name, fixed to this
+ * TPM and its parent, made by the TPM, with attrs added (the key's use). Returns its
+ * ECC parameters for the caller to finish: symmetric and scheme (tpm.c). */
+TPMS_ECC_PARMS *tpm_ecc_template(TPM2B_PUBLIC *p, TPMA_OBJECT attrs);
 /* A primary key under the owner hierarchy from tmpl (tpm.c). */
 int tpm_create_primary(struct tpm *t, const TPM2B_PUBLIC *tmpl, ESYS_TR *h,
                        TPM2B_PUBLIC *pub_out, char *err, size_t errlen);

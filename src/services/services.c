@@ -4,10 +4,12 @@
 #include "services/services.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "measure/measured.h"
+#include "tre/minisign.h"
 #include "util/err.h"
 #include "util/log.h"
 
@@ -41,8 +43,12 @@ int services_admit(struct tre_services *s, struct svc_caller *caller, const void
     memset(caller->measurement, 0, sizeof caller->measurement);
     if (!s || !s->cfg.measured)
         return 0;
+    /* the log line's label, for people (not measured): name, svn and vendor key */
+    char kid[17], desc[96];
+    tre_keyid_hex(caller->keyid, kid);
+    snprintf(desc, sizeof desc, "%s svn %u key %s", caller->name, caller->svn, kid);
     int r = measured_image(s->cfg.measured, caller->sha256, caller->keyid, manifest,
-                           manifest_len, caller->label, caller->measurement, err, errlen);
+                           manifest_len, desc, caller->measurement, err, errlen);
     if (r)
         return r;
     return measured_check_svn(s->cfg.measured, caller->keyid, caller->name, caller->svn,

@@ -1,15 +1,20 @@
 /* util/file.c — whole-file reads, bounded, for images, signatures and keys. It reads only
  * regular files (never blocks on a FIFO), what fstat promised and no more, and wipes what
- * it read if it fails. */
+ * it read if it fails. Whole-file writes: all the bytes, fsynced, put in place by a
+ * rename, so a reader sees the old file or the new one, never a part. */
 #include "util/file.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "util/err.h"
 
 int file_read_all(const char *path, size_t max, char **buf, size_t *len)
 {
@@ -67,4 +72,49 @@ out:
     }
     close(fd);
     return r;
+}
+
+int file_write_fd(int fd, const void *buf, size_t len)
+{
+    const uint8_t *p = buf;
+    size_t off = 0;
+    while (off < len) {
+        ssize_t n = write(fd, p + off, len - off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return n < 0 ? -errno : -EIO;
+        off += (size_t)n;
+    }
+    return 0;
+}
+
+int file_write_atomic(const char *path, const void *buf, size_t len, mode_t mode,
+                      char *err, size_t errlen)
+{
+    char tmp[PATH_MAX + 8];
+    if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp", path) >= sizeof tmp)
+        return errf(err, errlen, -ENAMETOOLONG, "path too long: %s", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    if (fd < 0)
+        return errf(err, errlen, -errno, "%s: %s", tmp, strerror(errno));
+    int r = file_write_fd(fd, buf, len);
+    if (r < 0) {
+        close(fd);
+        unlink(tmp);
+        return errf(err, errlen, r, "write %s: %s", tmp, strerror(-r));
+    }
+    int e = fsync(fd) < 0 ? errno : 0;
+    if (close(fd) < 0 && !e)
+        e = errno;
+    if (e) {
+        unlink(tmp);
+        return errf(err, errlen, -e, "write %s: %s", tmp, strerror(e));
+    }
+    if (rename(tmp, path) < 0) {
+        e = errno;
+        unlink(tmp);
+        return errf(err, errlen, -e, "rename to %s: %s", path, strerror(e));
+    }
+    return 0;
 }
