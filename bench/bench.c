@@ -365,7 +365,7 @@ static void bench_memory(void)
     tre_engine_free(e);
 }
 
-static void *hosted_server(void *d)
+void *bench_door_main(void *d)
 {
     int *stop = ((int **)d)[1];
     unix_door_run(((struct unix_door **)d)[0], *stop);
@@ -389,7 +389,7 @@ static void bench_hosted(void)
     }
     void *args_[2] = { door, &stop[0] };
     pthread_t th;
-    pthread_create(&th, NULL, hosted_server, args_);
+    pthread_create(&th, NULL, bench_door_main, args_);
     setenv("TREVISOR_SOCKET", path, 1);
     struct img m;
     img_load("nullrpc", &m);

@@ -22,6 +22,9 @@ struct img {
 void img_load(const char *prog, struct img *m);
 int exec_img(struct tre_engine *e, struct img *m);
 
+/* a thread running unix_door_run(args[0], *(int *)args[1]) (args: void *[2]) */
+void *bench_door_main(void *args);
+
 /* bench_trust.c: measurement, quotes, sealing (issue 5), the token and sigaccel (issue 6) */
 void bench_trust(void);
 /* bench_sigaccel.c: the signature accelerator against the token, native code and a

@@ -39,13 +39,6 @@ static double popen_rate(const char *cmd)
     return rate;
 }
 
-static void *door_main(void *p)
-{
-    void **a = p;
-    unix_door_run(a[0], *(int *)a[1]);
-    return NULL;
-}
-
 void bench_sigaccel(void)
 {
     char dir[] = "/tmp/tv-sa-XXXXXX", err[512], cmd[1024], gtext[128];
@@ -117,7 +110,7 @@ void bench_sigaccel(void)
     }
     void *args[2] = { door, &stop[0] };
     pthread_t th;
-    pthread_create(&th, NULL, door_main, args);
+    pthread_create(&th, NULL, bench_door_main, args);
     double tre64, tre1, nat64, nat1;
     snprintf(cmd, sizeof cmd, "TREVISOR_SOCKET=%s SIGACCEL_IMAGE=%s/progs/sigaccel "
              "%s/apps/sigaccel --state %s/sa bench --seconds 2 --batch 64 2>/dev/null", sock,

@@ -1,4 +1,5 @@
-/* fuzz/fuzz_proto.c — libFuzzer target for the TRE wire protocol codec (src/door/proto.c).
+/* fuzz/fuzz_proto.c — libFuzzer target for the TRE wire protocol codec (src/door/proto.c,
+ * src/door/proto_attest.c).
  * The input is a whole message: its first 16 bytes go to proto_hdr_decode, and the rest is
  * tried as the payload of every message type, whatever the header says. Whatever decodes
  * is encoded again into a buffer of exactly the needed size (and refused by one a byte
@@ -6,7 +7,7 @@
  * and decode to the same fields. It only calls the codec; it never allocates by a length
  * it read. Seeds: fuzz/corpus/proto (written by `build/tests/test_proto --write-corpus`).
  * Build: clang -g -O1 -fsanitize=fuzzer,address,undefined -std=gnu11 -D_GNU_SOURCE
- *        -Iinclude -Isrc fuzz/fuzz_proto.c src/door/proto.c
+ *        -Iinclude -Isrc fuzz/fuzz_proto.c src/door/proto.c src/door/proto_attest.c
  * Run:   ./a.out fuzz/corpus/proto -max_len=65536 -max_total_time=300 */
 #include <errno.h>
 #include <stdint.h>
@@ -117,6 +118,22 @@ static long fuzz_enc_error(uint8_t *out, size_t outlen, const void *ctx)
     const struct proto_error_reply *r = m->p;
     return proto_error_reply_encode(out, outlen, m->id, r->status,
                                     fuzz_cstr(r->msg, r->msg_len));
+}
+
+static long fuzz_enc_attest_req(uint8_t *out, size_t outlen, const void *ctx)
+{
+    const struct fuzz_msg *m = ctx;
+    const struct proto_attest_req *r = m->p;
+    return proto_attest_req_encode(out, outlen, m->id, r->nonce, r->nonce_len, r->report,
+                                   r->report_len);
+}
+
+static long fuzz_enc_attest_reply(uint8_t *out, size_t outlen, const void *ctx)
+{
+    const struct fuzz_msg *m = ctx;
+    const struct proto_attest_reply *r = m->p;
+    return proto_attest_reply_encode(out, outlen, m->id, r->status, r->bundle, r->bundle_len,
+                                     fuzz_cstr(r->msg, r->msg_len));
 }
 
 /* ---- the target ---- */
@@ -261,6 +278,31 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         AS_OP(TRE_OP_ERROR);
         m.p = &xe;
         fuzz_reencode(fuzz_enc_error, &m, msg, size);
+    }
+    struct proto_attest_req aq;
+    r = proto_attest_req_decode(p, plen, &aq);
+    fuzz_check(r == 0 || fuzz_errno_ok(r));
+    if (r == 0) {
+        fuzz_view(aq.nonce, aq.nonce_len, p);
+        fuzz_view(aq.report, aq.report_len, p);
+        fuzz_check(aq.nonce_len >= 1 && aq.nonce_len <= TRE_PROTO_MAX_NONCE &&
+                   aq.report_len <= TRE_PROTO_MAX_REPORT);
+        AS_OP(TRE_OP_ATTEST);
+        m.p = &aq;
+        fuzz_reencode(fuzz_enc_attest_req, &m, msg, size);
+    }
+
+    struct proto_attest_reply ar;
+    r = proto_attest_reply_decode(p, plen, &ar);
+    fuzz_check(r == 0 || fuzz_errno_ok(r));
+    if (r == 0) {
+        fuzz_view(ar.bundle, ar.bundle_len, p);
+        fuzz_view(ar.msg, ar.msg_len, p);
+        fuzz_check(ar.status <= 0 && (ar.status == 0 || ar.bundle_len == 0));
+        fuzz_check(proto_attest_reply_size(ar.bundle_len, ar.msg_len) == size);
+        AS_OP(TRE_OP_ATTEST | TRE_OP_REPLY);
+        m.p = &ar;
+        fuzz_reencode(fuzz_enc_attest_reply, &m, msg, size);
     }
 #undef AS_OP
     free(msg);

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "fixture.h"
+#include "trevisor/client.h"
 
 struct srv {
     char conf[64], state[96], sock[128], log[128];
@@ -60,7 +61,9 @@ static __attribute__((unused)) int srv_start(struct srv *s, const char *const *e
         execv(bin, (char *const *)argv);
         _exit(127);
     }
-    for (int i = 0; i < 500; i++) {
+    /* first starts make the token's keys (RSA-2048 keygen can take seconds on a loaded
+     * machine): wait up to 60 s, returning as soon as the socket is there */
+    for (int i = 0; i < 6000; i++) {
         if (access(s->sock, F_OK) == 0) {
             setenv("TREVISOR_SOCKET", s->sock, 1);
             return 0;
@@ -105,6 +108,44 @@ static __attribute__((unused)) int run_capture(const char *cmd, char *out, size_
     size_t n = fread(out, 1, outlen - 1, p);
     out[n] = 0;
     return pclose(p);
+}
+
+/* exec through libtre (the server of $TREVISOR_SOCKET): a signed image and its .minisig */
+static __attribute__((unused)) int srv_exec_file(const char *img, const char *sig)
+{
+    struct fx_image im;
+    if (file_read_all(img, 256u << 20, &im.img, &im.img_len))
+        return -ENOENT;
+    if (file_read_all(sig, 1 << 16, &im.sig, &im.sig_len)) {
+        free(im.img);
+        return -ENOENT;
+    }
+    int d = vmmcall_tre_exec(im.img, im.img_len, im.sig, im.sig_len);
+    fx_free(&im);
+    return d;
+}
+
+/* exec PROG from DIR (NULL: the build's progs) */
+static __attribute__((unused)) int srv_exec(const char *dir, const char *prog)
+{
+    char img[512], sig[512], d[256];
+    snprintf(d, sizeof d, "%s/progs", fx_build());
+    snprintf(img, sizeof img, "%s/%s", dir ? dir : d, prog);
+    snprintf(sig, sizeof sig, "%s/%s.minisig", dir ? dir : d, prog);
+    return srv_exec_file(img, sig);
+}
+
+/* A second vendor: a new key pair in the configuration directory, trusted, that signs a
+ * copy of PROG there (CONF/PROG, CONF/PROG.minisig). Restart the server to trust it. */
+static __attribute__((unused)) int srv_second_vendor(const struct srv *s, const char *prog)
+{
+    char cmd[2048];
+    const char *b = fx_build();
+    snprintf(cmd, sizeof cmd, "%s/trevisor keygen -p %s/v2.pub -s %s/v2.key >/dev/null && "
+             "cp %s/progs/%s %s/%s && %s/trevisor sign -s %s/v2.key %s/%s >/dev/null && "
+             "%s/trevisor trust add %s/v2.pub --config %s >/dev/null", b, s->conf, s->conf,
+             b, prog, s->conf, prog, b, s->conf, s->conf, prog, b, s->conf, s->conf);
+    return system(cmd) ? -1 : 0;
 }
 
 /* the server's log contains s */

@@ -10,7 +10,6 @@
 #include "server.h"
 #include "measure/eventlog.h"
 #include "measure/quote.h"
-#include "trevisor/client.h"
 #include "util/hex.h"
 
 enum { P_QUOTE, P_SEAL, P_UNSEAL, P_RANDOM }; /* tests/progs/svc.c */
@@ -27,26 +26,7 @@ static int have(const char *prog)
 
 static int exec_prog(const char *prog)
 {
-    struct fx_image im;
-    if (fx_load(prog, &im))
-        return -ENOENT;
-    int d = vmmcall_tre_exec(im.img, im.img_len, im.sig, im.sig_len);
-    fx_free(&im);
-    return d;
-}
-
-static int exec_file(const char *img, const char *sig)
-{
-    struct fx_image im;
-    if (file_read_all(img, 64u << 20, &im.img, &im.img_len))
-        return -ENOENT;
-    if (file_read_all(sig, 1 << 16, &im.sig, &im.sig_len)) {
-        free(im.img);
-        return -ENOENT;
-    }
-    int d = vmmcall_tre_exec(im.img, im.img_len, im.sig, im.sig_len);
-    fx_free(&im);
-    return d;
+    return srv_exec(NULL, prog);
 }
 
 /* one argument, one result */
@@ -237,20 +217,11 @@ static void test_sealing(void)
     }
     CHECK(unseal(d, blob, blen - 1, out) < 0);
     /* another vendor: the same program signed with a new trusted key */
-    char cmd[2048];
-    const char *b = fx_build();
-    snprintf(cmd, sizeof cmd, "%s/trevisor keygen -p %s/v2.pub -s %s/v2.key >/dev/null && "
-             "cp %s/progs/svc %s/svc && %s/trevisor sign -s %s/v2.key %s/svc >/dev/null && "
-             "%s/trevisor trust add %s/v2.pub --config %s >/dev/null", b, s.conf, s.conf, b,
-             s.conf, b, s.conf, s.conf, b, s.conf, s.conf);
-    CHECK_EQ(system(cmd), 0);
+    CHECK_EQ(srv_second_vendor(&s, "svc"), 0);
     srv_stop(&s);
     tre_disconnect();
     CHECK_EQ(srv_start(&s, NULL), 0);
-    char img[256], sig[256];
-    snprintf(img, sizeof img, "%s/svc", s.conf);
-    snprintf(sig, sizeof sig, "%s/svc.minisig", s.conf);
-    int v = exec_file(img, sig);
+    int v = srv_exec(s.conf, "svc");
     CHECK(v >= 0);
     /* (the trust store changed, so the POLICY measurement and the master changed too:
      * seal again under this launch) */

@@ -211,13 +211,14 @@ static void test_header(void)
 
     static const uint16_t good[] = { TRE_OP_EXEC, TRE_OP_RPC, TRE_OP_CLOSE,
                                      TRE_OP_EXEC | TRE_OP_REPLY, TRE_OP_RPC | TRE_OP_REPLY,
-                                     TRE_OP_CLOSE | TRE_OP_REPLY, TRE_OP_ERROR };
+                                     TRE_OP_CLOSE | TRE_OP_REPLY, TRE_OP_ATTEST,
+                                     TRE_OP_ATTEST | TRE_OP_REPLY, TRE_OP_ERROR };
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
         proto_hdr_encode(b, good[i], 7, 0);
         CHECK_EQ(proto_hdr_decode(b, &h), 0);
         CHECK_EQ(h.op, good[i]);
     }
-    static const uint16_t bad[] = { 0, 4, 0xff, 0x8000, 0x8004, 0x80fe, 0x8100, 0x7fff, 0xffff,
+    static const uint16_t bad[] = { 0, 5, 0xff, 0x8000, 0x8005, 0x80fe, 0x8100, 0x7fff, 0xffff,
                                     TRE_OP_EXEC | 0x100 };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         proto_hdr_encode(b, bad[i], 7, 0);
@@ -861,6 +862,58 @@ static int write_corpus(const char *dir)
     return bad;
 }
 
+static void test_attest(void)
+{
+    static uint8_t buf[TRE_PROTO_HDR_SIZE + 8 + TRE_PROTO_MAX_NONCE + TRE_PROTO_MAX_REPORT];
+    struct proto_hdr h;
+    struct proto_attest_req q;
+    long n = proto_attest_req_encode(buf, sizeof buf, 5, "nonce", 5, "rep", 3);
+    CHECK_EQ(n, TRE_PROTO_HDR_SIZE + 8 + 8);
+    CHECK_EQ(proto_hdr_decode(buf, &h), 0);
+    CHECK_EQ(h.op, TRE_OP_ATTEST);
+    CHECK_EQ(proto_attest_req_decode(buf + TRE_PROTO_HDR_SIZE, h.len, &q), 0);
+    CHECK(q.nonce_len == 5 && !memcmp(q.nonce, "nonce", 5));
+    CHECK(q.report_len == 3 && !memcmp(q.report, "rep", 3));
+    /* refused: an empty or too long nonce, too much report data, a lying length, a
+     * trailing byte, a short payload */
+    CHECK_EQ(proto_attest_req_encode(buf, sizeof buf, 5, "", 0, NULL, 0), -EMSGSIZE);
+    CHECK_EQ(proto_attest_req_encode(buf, sizeof buf, 5, buf, TRE_PROTO_MAX_NONCE + 1, NULL, 0),
+             -EMSGSIZE);
+    CHECK_EQ(proto_attest_req_encode(buf, sizeof buf, 5, "n", 1, buf, TRE_PROTO_MAX_REPORT + 1),
+             -EMSGSIZE);
+    uint8_t *p = buf + TRE_PROTO_HDR_SIZE;
+    CHECK_EQ(proto_attest_req_decode(p, 7, &q), -EPROTO);
+    CHECK_EQ(proto_attest_req_decode(p, h.len + 1, &q), -EPROTO);
+    CHECK_EQ(proto_attest_req_decode(p, h.len - 1, &q), -EPROTO);
+    p[0] = 0; p[1] = 0; p[2] = 0; p[3] = 0;          /* nonce_len 0 */
+    CHECK_EQ(proto_attest_req_decode(p, h.len, &q), -EMSGSIZE);
+    p[0] = 0xff; p[1] = 0xff; p[2] = 0xff; p[3] = 0xff; /* nonce_len huge */
+    CHECK_EQ(proto_attest_req_decode(p, h.len, &q), -EMSGSIZE);
+
+    /* replies: a bundle with status 0, a reason with an error; never both */
+    static uint8_t rb[TRE_PROTO_HDR_SIZE + 12 + 64 + TRE_PROTO_MAX_MSG];
+    struct proto_attest_reply a;
+    n = proto_attest_reply_encode(rb, sizeof rb, 5, 0, "BUNDLE", 6, "");
+    CHECK(n > 0);
+    CHECK_EQ(proto_hdr_decode(rb, &h), 0);
+    CHECK_EQ(proto_attest_reply_decode(rb + TRE_PROTO_HDR_SIZE, h.len, &a), 0);
+    CHECK(a.status == 0 && a.bundle_len == 6 && !memcmp(a.bundle, "BUNDLE", 6));
+    n = proto_attest_reply_encode(rb, sizeof rb, 5, -19, "BUNDLE", 6, "no TPM\nsecond line");
+    CHECK(n > 0);
+    CHECK_EQ(proto_hdr_decode(rb, &h), 0);
+    CHECK_EQ(proto_attest_reply_decode(rb + TRE_PROTO_HDR_SIZE, h.len, &a), 0);
+    CHECK(a.status == -19 && a.bundle_len == 0 && a.msg_len == 6);
+    uint8_t *r = rb + TRE_PROTO_HDR_SIZE;
+    r[4] = 1;                                         /* a bundle with an error */
+    CHECK_EQ(proto_attest_reply_decode(r, h.len + 1, &a), -EPROTO);
+    r[4] = 0;
+    r[0] = 1; r[1] = 0; r[2] = 0; r[3] = 0;          /* a positive status */
+    CHECK_EQ(proto_attest_reply_decode(r, h.len, &a), -EPROTO);
+    r[0] = 0xed; r[1] = 0xff; r[2] = 0xff; r[3] = 0xff;
+    r[12] = 0;                                        /* a NUL in the reason */
+    CHECK_EQ(proto_attest_reply_decode(r, h.len, &a), -EPROTO);
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 3 && strcmp(argv[1], "--write-corpus") == 0)
@@ -877,5 +930,6 @@ int main(int argc, char **argv)
     TEST(test_encode_limits);
     TEST(test_largest);
     TEST(test_lying_replies);
+    TEST(test_attest);
     TEST_EXIT();
 }

@@ -20,6 +20,7 @@
 #include <tss2/tss2_mu.h>
 
 #include "check.h"
+#include "tmpdir.h"
 #include "measure/eventlog.h"
 #include "measure/quote.h"
 #include "measure/tpm.h"
@@ -29,26 +30,8 @@
 static const uint8_t fuzz_nonce[16] = "trevisor fuzzing";
 static const char report_text[] = "channel key 04ab..., session 7";
 
-static int have_prog(const char *name)
-{
-    char cmd[256];
-    snprintf(cmd, sizeof cmd, "command -v %s >/dev/null 2>&1", name);
-    return system(cmd) == 0;
-}
 
-static void rm_rf(const char *dir)
-{
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "  could not remove %s\n", dir);
-}
 
-static void hex(const uint8_t *b, size_t n, char *out)
-{
-    for (size_t i = 0; i < n; i++)
-        sprintf(out + 2 * i, "%02x", b[i]);
-}
 
 /* ---- no TPM needed ---- */
 

@@ -447,7 +447,7 @@ static void test_sigterm_stops_cleanly(void)
         _exit(127);
     }
     int fd = -1;
-    for (int i = 0; i < 100 && fd < 0; i++) {
+    for (int i = 0; i < 3000 && fd < 0; i++) {
         usleep(20 * 1000);
         fd = cl_connect();
     }

@@ -55,19 +55,7 @@ static int grant(const struct srv *s, const char *keyid, const char *label)
 
 static int exec_prog(const char *dir, const char *prog)
 {
-    struct fx_image im;
-    char img[512], sig[512];
-    snprintf(img, sizeof img, "%s/%s", dir, prog);
-    snprintf(sig, sizeof sig, "%s/%s.minisig", dir, prog);
-    if (file_read_all(img, 64u << 20, &im.img, &im.img_len))
-        return -ENOENT;
-    if (file_read_all(sig, 1 << 16, &im.sig, &im.sig_len)) {
-        free(im.img);
-        return -ENOENT;
-    }
-    int d = vmmcall_tre_exec(im.img, im.img_len, im.sig, im.sig_len);
-    fx_free(&im);
-    return d;
+    return srv_exec(dir, prog);
 }
 
 static int sign(int d, const uint8_t dg[32], uint8_t *sig, size_t *slen)
@@ -137,13 +125,7 @@ static void test_policy(void)
     struct iovec rr[1] = { { sigb, 16 } };
     CHECK_EQ(vmmcall_tre_rpc(nc, P_TOKEN_RANDOM, NULL, 0, rr, 1), -EACCES);
     /* another vendor's program asking for the same key: trusted, but not granted */
-    char cmd[2048];
-    const char *b = fx_build();
-    snprintf(cmd, sizeof cmd, "%s/trevisor keygen -p %s/v2.pub -s %s/v2.key >/dev/null && "
-             "cp %s/progs/svc %s/svc && %s/trevisor sign -s %s/v2.key %s/svc >/dev/null && "
-             "%s/trevisor trust add %s/v2.pub --config %s >/dev/null", b, s.conf, s.conf, b,
-             s.conf, b, s.conf, s.conf, b, s.conf, s.conf);
-    CHECK_EQ(system(cmd), 0);
+    CHECK_EQ(srv_second_vendor(&s, "svc"), 0);
     srv_stop(&s);
     tre_disconnect();
     CHECK_EQ(srv_start(&s, NULL), 0);

@@ -19,36 +19,13 @@
 #include <tss2/tss2_mu.h>
 
 #include "check.h"
+#include "tmpdir.h"
 #include "measure/tpm.h"
 #include "util/log.h"
 
-static int have_prog(const char *name)
-{
-    char cmd[256];
-    snprintf(cmd, sizeof cmd, "command -v %s >/dev/null 2>&1", name);
-    return system(cmd) == 0;
-}
 
-static char *new_state_dir(void)
-{
-    char tmpl[] = "/tmp/trevisor-tpm-XXXXXX";
-    char *d = mkdtemp(tmpl);
-    return d ? strdup(d) : NULL;
-}
 
-static void rm_rf(const char *dir)
-{
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "  could not remove %s\n", dir);
-}
 
-static void hex(const uint8_t *b, size_t n, char *out)
-{
-    for (size_t i = 0; i < n; i++)
-        sprintf(out + 2 * i, "%02x", b[i]);
-}
 
 /* ECDSA-P256/SHA-256 over msg, signature as the marshalled TPMT_SIGNATURE. */
 static int openssl_verify(const uint8_t *der, size_t der_len, const uint8_t *msg,
@@ -84,7 +61,7 @@ static void test_extend_replay(void)
 {
     if (!have_prog("swtpm"))
         SKIP("swtpm is not installed (apt-get install swtpm swtpm-tools)");
-    char *dir = new_state_dir();
+    char *dir = new_state_dir_tagged("tpm");
     CHECK(dir != NULL);
     if (!dir)
         return;
@@ -129,7 +106,7 @@ static void test_ak_persistent(void)
 {
     if (!have_prog("swtpm"))
         SKIP("swtpm is not installed");
-    char *dir = new_state_dir();
+    char *dir = new_state_dir_tagged("tpm");
     if (!dir) { CHECK(0); return; }
     struct tpm *t = NULL;
     char err[256] = "";
@@ -170,7 +147,7 @@ static void test_ak_persistent(void)
         tpm_close(t);
     }
     /* a fresh state dir gives a different key */
-    char *dir2 = new_state_dir();
+    char *dir2 = new_state_dir_tagged("tpm");
     if (dir2) {
         r = tpm_open(TPM_SWTPM, dir2, &t, err, sizeof err);
         CHECK_EQ(r, 0);
@@ -191,7 +168,7 @@ static void test_quote(void)
 {
     if (!have_prog("swtpm"))
         SKIP("swtpm is not installed");
-    char *dir = new_state_dir();
+    char *dir = new_state_dir_tagged("tpm");
     if (!dir) { CHECK(0); return; }
     struct tpm *t = NULL;
     char err[256] = "";
@@ -304,7 +281,7 @@ static void test_swtpm_killed(void)
 {
     if (!have_prog("swtpm"))
         SKIP("swtpm is not installed");
-    char *dir = new_state_dir();
+    char *dir = new_state_dir_tagged("tpm");
     if (!dir) { CHECK(0); return; }
     struct tpm *t = NULL;
     char err[256] = "";
@@ -362,7 +339,7 @@ static void test_state_dir_conflicts(void)
 {
     if (!have_prog("swtpm"))
         SKIP("swtpm is not installed");
-    char *dir = new_state_dir();
+    char *dir = new_state_dir_tagged("tpm");
     if (!dir) { CHECK(0); return; }
     struct tpm *t = NULL, *t2 = NULL;
     char err[256] = "";

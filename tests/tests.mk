@@ -16,7 +16,7 @@ TEST_PROGS := evil bad-manifest bad-nomanifest bad-dynamic
 test-progs: $(TEST_PROGS:%=$(PROGS_B)/%) $(TEST_PROGS:%=$(PROGS_B)/%.minisig)
 
 # hosted mode end to end: libtre (the client) plus the engine library for the fixture
-$(B)/tests/test_hosted: tests/test_hosted.c $(CLIENT_B)/libtre.a $(B)/libtrevisor.a tests/check.h \
+$(B)/tests/test_hosted: tests/test_hosted.c $(CLIENT_B)/libtre.a $(B)/libtrevisor.a tests/check.h tests/server.h \
                         tests/fixture.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests -o $@ $< $(CLIENT_B)/libtre.a $(B)/libtrevisor.a $(LDFLAGS) $(LDLIBS)

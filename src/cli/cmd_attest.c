@@ -9,13 +9,12 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include <openssl/evp.h>
-
 #include "cli/commands.h"
 #include "measure/eventlog.h"
 #include "measure/quote.h"
 #include "measure/tpm.h"
 #include "trevisor/client.h"
+#include "util/file.h"
 #include "util/hex.h"
 
 static const char attest_usage[] =
@@ -36,23 +35,6 @@ static const char attest_usage[] =
     "                    the events of this quote, for later `trevisor verify --policy`\n"
     "  The quote is checked against the attestation key it carries: pin that key (ak.pem)\n"
     "  and use `trevisor verify --bundle --ak` for a verifier that trusts only it.\n";
-
-static int attest_sha256_file(const char *path, uint8_t h[32])
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return -errno;
-    EVP_MD_CTX *c = EVP_MD_CTX_new();
-    int bad = !c || !EVP_DigestInit_ex(c, EVP_sha256(), NULL);
-    uint8_t buf[65536];
-    size_t n;
-    while (!bad && (n = fread(buf, 1, sizeof buf, f)) > 0)
-        bad = !EVP_DigestUpdate(c, buf, n);
-    bad = bad || ferror(f) || !EVP_DigestFinal_ex(c, h, NULL);
-    EVP_MD_CTX_free(c);
-    fclose(f);
-    return bad ? -EIO : 0;
-}
 
 static int attest_write(const char *dir, const char *name, const void *p, size_t n)
 {
@@ -169,7 +151,7 @@ int cmd_attest(int argc, char **argv)
     const char *refpath = ref ? ref : "/proc/self/exe";
     if (!vd.have_self) {
         printf("trevisor: no SELF event in the log\n");
-    } else if (attest_sha256_file(refpath, refh)) {
+    } else if (file_sha256(refpath, refh)) {
         fprintf(stderr, "trevisor: attest: cannot read the reference %s\n", refpath);
         goto out;
     } else {

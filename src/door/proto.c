@@ -252,9 +252,7 @@ static void proto_put_padded(uint8_t *b, const char *s, size_t n)
     memset(b + l, 0, n - l);
 }
 
-/* Error text on the wire is one line: no NUL, no newline, at most TRE_PROTO_MAX_MSG bytes.
- * The encoder cuts msg (NULL = empty) at its first newline or at the limit. */
-static uint32_t proto_msg_len(const char *msg)
+uint32_t proto_msg_len(const char *msg)
 {
     uint32_t n = 0;
 
@@ -263,7 +261,7 @@ static uint32_t proto_msg_len(const char *msg)
     return n;
 }
 
-static int proto_msg_ok(const uint8_t *m, uint32_t n)
+int proto_msg_ok(const uint8_t *m, uint32_t n)
 {
     return !memchr(m, 0, n) && !memchr(m, '\n', n);
 }

@@ -89,6 +89,12 @@ int proto_rpc_reply_decode(const uint8_t *p, size_t len, unsigned expect_nresult
 int proto_close_reply_decode(const uint8_t *p, size_t len, int32_t *status);
 int proto_error_reply_decode(const uint8_t *p, size_t len, struct proto_error_reply *r);
 
+/* Error text on the wire is one line: no NUL, no newline, at most TRE_PROTO_MAX_MSG bytes.
+ * proto_msg_len cuts msg (NULL = empty) at its first newline or at the limit, as every
+ * encoder does; proto_msg_ok says whether n wire bytes are such a line. */
+uint32_t proto_msg_len(const char *msg);
+int proto_msg_ok(const uint8_t *m, uint32_t n);
+
 /* ---- attest (door/proto_attest.c) ---- */
 struct proto_attest_req {
     const uint8_t *nonce, *report;

@@ -57,9 +57,7 @@ size_t proto_attest_reply_size(uint32_t bundle_len, size_t msg_len)
 long proto_attest_reply_encode(uint8_t *out, size_t outlen, uint32_t id, int32_t status,
                                const void *bundle, uint32_t bundle_len, const char *msg)
 {
-    size_t ml = msg ? strnlen(msg, TRE_PROTO_MAX_MSG + 1) : 0;
-    if (ml > TRE_PROTO_MAX_MSG)
-        ml = TRE_PROTO_MAX_MSG; /* a long reason is cut, never refused */
+    size_t ml = proto_msg_len(msg); /* a long reason is cut, never refused */
     if (status != 0)
         bundle_len = 0;
     size_t size = proto_attest_reply_size(bundle_len, ml);
@@ -88,7 +86,8 @@ int proto_attest_reply_decode(const uint8_t *p, size_t len, struct proto_attest_
         return -EMSGSIZE;
     if (st > 0 || (st != 0 && bl))
         return -EPROTO;
-    if (len - PROTO_ATTEST_REPLY_FIXED != (size_t)bl + ml)
+    if (len - PROTO_ATTEST_REPLY_FIXED != (size_t)bl + ml ||
+        !proto_msg_ok(p + PROTO_ATTEST_REPLY_FIXED + bl, ml))
         return -EPROTO;
     r->status = st;
     r->bundle_len = bl;

@@ -2,6 +2,7 @@
  * docs/measurement.md): append, the digest rule, the text format, its strict parser,
  * replay, and the reference policy check. */
 #include "measure/eventlog.h"
+#include "util/file.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -261,48 +262,12 @@ int eventlog_append(struct eventlog *l, enum ev_type type, const void *data, siz
 int eventlog_append_file(struct eventlog *l, enum ev_type type, const char *path,
                          const char *description, uint8_t digest[EVENTLOG_DIGEST_LEN])
 {
-    uint8_t h[EVENTLOG_DIGEST_LEN], *buf;
-    unsigned hl = 0;
-    EVP_MD_CTX *ctx;
-    int fd, rc = 0;
+    uint8_t h[EVENTLOG_DIGEST_LEN];
 
     if (!path)
         return -EINVAL;
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    buf = malloc(1 << 16);
-    ctx = EVP_MD_CTX_new();
-    if (!buf || !ctx || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
-        rc = -ENOMEM;
-        goto out;
-    }
-    for (;;) {
-        ssize_t r = read(fd, buf, 1 << 16);
-
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            rc = -errno;
-            goto out;
-        }
-        if (r == 0)
-            break;
-        if (EVP_DigestUpdate(ctx, buf, (size_t)r) != 1) {
-            rc = -ENOMEM;
-            goto out;
-        }
-    }
-    if (EVP_DigestFinal_ex(ctx, h, &hl) != 1 || hl != sizeof(h)) {
-        rc = -ENOMEM;
-        goto out;
-    }
-    rc = eventlog_append_hash(l, type, h, description, digest);
-out:
-    EVP_MD_CTX_free(ctx);
-    free(buf);
-    close(fd);
-    return rc;
+    int rc = file_sha256(path, h);
+    return rc ? rc : eventlog_append_hash(l, type, h, description, digest);
 }
 
 /* ---- canonical encodings ---- */

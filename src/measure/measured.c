@@ -10,12 +10,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <openssl/evp.h>
 #include <openssl/sha.h>
 
 #include "measure/quote.h"
 #include "measure/sealer.h"
 #include "util/err.h"
+#include "util/file.h"
 #include "util/log.h"
 
 #define MEASURED_MAX_IMAGES EVENTLOG_MAX_EVENTS
@@ -120,19 +120,8 @@ int measured_data(struct measured *m, enum ev_type type, const void *data, size_
 
 static int measured_hash_file(const char *path, uint8_t h[32], char *err, size_t errlen)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return errf(err, errlen, -errno, "measure: cannot open %s: %s", path, strerror(errno));
-    EVP_MD_CTX *c = EVP_MD_CTX_new();
-    int bad = !c || !EVP_DigestInit_ex(c, EVP_sha256(), NULL);
-    uint8_t buf[65536];
-    size_t n;
-    while (!bad && (n = fread(buf, 1, sizeof buf, f)) > 0)
-        bad = !EVP_DigestUpdate(c, buf, n);
-    bad = bad || ferror(f) || !EVP_DigestFinal_ex(c, h, NULL);
-    EVP_MD_CTX_free(c);
-    fclose(f);
-    return bad ? errf(err, errlen, -EIO, "measure: cannot read %s", path) : 0;
+    int r = file_sha256(path, h);
+    return r ? errf(err, errlen, r, "measure: cannot read %s: %s", path, strerror(-r)) : 0;
 }
 
 int measured_file(struct measured *m, enum ev_type type, const char *path, char *err,

@@ -14,6 +14,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
 #include "util/err.h"
 
 int file_read_all(const char *path, size_t max, char **buf, size_t *len)
@@ -117,4 +119,41 @@ int file_write_atomic(const char *path, const void *buf, size_t len, mode_t mode
         return errf(err, errlen, -e, "rename to %s: %s", path, strerror(e));
     }
     return 0;
+}
+
+int file_sha256(const char *path, unsigned char out[32])
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    int rc = 0;
+    unsigned hl = 0;
+    uint8_t *buf = malloc(1 << 16);
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    if (!buf || !ctx || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    for (;;) {
+        ssize_t r = read(fd, buf, 1 << 16);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            rc = -errno;
+            goto out;
+        }
+        if (r == 0)
+            break;
+        if (EVP_DigestUpdate(ctx, buf, (size_t)r) != 1) {
+            rc = -ENOMEM;
+            goto out;
+        }
+    }
+    if (EVP_DigestFinal_ex(ctx, out, &hl) != 1 || hl != 32)
+        rc = -ENOMEM;
+out:
+    EVP_MD_CTX_free(ctx);
+    free(buf);
+    close(fd);
+    return rc;
 }

@@ -1,5 +1,5 @@
-/* util/file.h — reading a whole file into memory with a size limit, and writing one whole
- * and durably. */
+/* util/file.h — reading a whole file into memory with a size limit, writing one whole
+ * and durably, and hashing one. */
 #ifndef TREVISOR_UTIL_FILE_H
 #define TREVISOR_UTIL_FILE_H
 
@@ -19,5 +19,8 @@ int file_write_fd(int fd, const void *buf, size_t len);
  * err (-ENAMETOOLONG for a path with no room for ".tmp"). */
 int file_write_atomic(const char *path, const void *buf, size_t len, mode_t mode,
                       char *err, size_t errlen);
+
+/* SHA-256 of a file's bytes, streamed (any size). 0, or -errno from open/read, -ENOMEM. */
+int file_sha256(const char *path, unsigned char out[32]);
 
 #endif
