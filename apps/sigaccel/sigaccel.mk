@@ -27,16 +27,18 @@ $(PROGS_B)/sigaccel-native: $(SIGACCEL_DIR)/sigaccel_native.c $(SIGACCEL_CORE) $
 		$(ECDSA_LIBS)
 
 # the owner's command
-$(B)/apps/sigaccel: $(SIGACCEL_DIR)/sigaccel_client.c $(SIGACCEL_DIR)/sigaccel_proto.h \
-                    $(CLIENT_B)/libtre.a
+SIGACCEL_CLIENT_SRCS := $(SIGACCEL_DIR)/sigaccel_client.c $(SIGACCEL_DIR)/sigaccel_files.c
+$(B)/apps/sigaccel: $(SIGACCEL_CLIENT_SRCS) $(SIGACCEL_DIR)/sigaccel_proto.h \
+                    $(SIGACCEL_DIR)/sigaccel_files.h $(CLIENT_B)/libtre.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $< $(CLIENT_B)/libtre.a $(LDFLAGS) -lcrypto -lpthread
+	$(CC) $(CFLAGS) -o $@ $(SIGACCEL_CLIENT_SRCS) $(CLIENT_B)/libtre.a $(LDFLAGS) -lcrypto \
+		-lpthread
 
 # static, unsanitized, for the guest (libtre's static objects)
-$(B)/apps/sigaccel-static: $(SIGACCEL_DIR)/sigaccel_client.c $(SIGACCEL_DIR)/sigaccel_proto.h \
-                           $(CLIENT_B)/tre-static
+$(B)/apps/sigaccel-static: $(SIGACCEL_CLIENT_SRCS) $(SIGACCEL_DIR)/sigaccel_proto.h \
+                           $(SIGACCEL_DIR)/sigaccel_files.h $(CLIENT_B)/tre-static
 	@mkdir -p $(dir $@)
-	$(CC) -O2 -std=gnu11 -Wall -Wextra -Werror -Iinclude -static -o $@ $< \
+	$(CC) -O2 -std=gnu11 -Wall -Wextra -Werror -Iinclude -static -o $@ $(SIGACCEL_CLIENT_SRCS) \
 		$(CLIENT_ST_OBJS) $(OPENSSL_A) -lpthread -Wl,--no-warnings
 
 # hosted mode end to end: libtre for the TRE calls, the engine library for the fixture.
