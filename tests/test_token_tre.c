@@ -141,6 +141,20 @@ static void test_policy(void)
     CHECK(vmmcall_tre_rpc(d, P_TOKEN_PUBKEY, NULL, 0, r, 1) > 0);
     CHECK(r[0].iov_len == dlen && !memcmp(der, der2, dlen));
     tre_disconnect();
+    /* the owner's view of the token (the server stopped: the token is not in use) */
+    srv_stop(&s);
+    char cmd[1024], out[4096], path[256];
+    snprintf(cmd, sizeof cmd, "%s/trevisor token list --state %s", fx_build(), s.state);
+    CHECK_EQ(run_capture(cmd, out, sizeof out), 0);
+    CHECK(strstr(out, "sig") && strstr(out, "rsa") && strstr(out, "ed"));
+    snprintf(path, sizeof path, "%s/sig.der", s.conf);
+    FILE *f = fopen(path, "wb");
+    CHECK(f && fwrite(der, 1, dlen, f) == dlen);
+    if (f)
+        fclose(f);
+    snprintf(cmd, sizeof cmd, "%s/trevisor token pubkey --label sig --state %s | openssl pkey "
+             "-pubin -outform DER | cmp - %s", fx_build(), s.state, path);
+    CHECK_EQ(system(cmd), 0); /* the key the TRE used is the token's "sig" */
     srv_cleanup(&s);
 }
 

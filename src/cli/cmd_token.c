@@ -38,10 +38,10 @@ static const char token_usage[] =
     "  --state DIR      state directory (default $TREVISOR_STATE, else /var/lib/trevisor);\n"
     "                   the default token lives in DIR/softhsm\n"
     "  --module PATH    a PKCS#11 module (e.g. OpenSC's opensc-pkcs11.so) instead of the\n"
-    "                   default SoftHSM2 token\n"
+    "                   default SoftHSM2 token (--token-module, as serve and run say)\n"
     "  --token LABEL    the token's label (default \"trevisor\")\n"
     "  --pin-file FILE  the user PIN (default: DIR/softhsm/pin for the default token,\n"
-    "                   else $TREVISOR_TOKEN_PIN)\n";
+    "                   else $TREVISOR_TOKEN_PIN) (--token-pin-file, as serve and run say)\n";
 
 static int token_cmd_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
@@ -168,8 +168,10 @@ int cmd_token(int argc, char **argv)
     static const struct option longopts[] = {
         { "state", required_argument, NULL, 's' },
         { "module", required_argument, NULL, 'm' },
+        { "token-module", required_argument, NULL, 'm' },    /* as serve and run say it */
         { "token", required_argument, NULL, 't' },
         { "pin-file", required_argument, NULL, 'p' },
+        { "token-pin-file", required_argument, NULL, 'p' },
         { "label", required_argument, NULL, 'l' },
         { "type", required_argument, NULL, 'y' },
         { "out", required_argument, NULL, 'o' },
