@@ -26,7 +26,7 @@ fi
 
 echo "== trusting the demo vendor key (a test key) in $work"
 "$B/trevisor" trust add "$B/vendor/demo.pub" --config "$work"
-keyid=$("$B/trevisor" trust list --config "$work" | head -n1 | cut -c1-16)
+keyid=$("$B/trevisor" trust list --config "$work" | awk 'NR == 1 { print $1 }')
 echo "grant $keyid sig" > "$work/token-grants"
 echo "-- and granted it the token key 'sig' ($work/token-grants): grant $keyid sig"
 

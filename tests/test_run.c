@@ -56,10 +56,10 @@ static void test_run_measured_and_attested(void)
     CHECK_EQ(srv_setup(&s, "run"), 0);
     /* grant the demo vendor the token's "sig" key for sigaccel */
     char cmd[2048], line[512], console[256];
-    snprintf(cmd, sizeof cmd, "%s/trevisor trust list --config %s | head -n1 | cut -c1-16",
+    snprintf(cmd, sizeof cmd, "%s/trevisor trust list --config %s | awk 'NR == 1 { print $1 }'",
              fx_build(), s.conf);
     CHECK_EQ(run_capture(cmd, line, sizeof line), 0);
-    line[16] = 0;
+    line[strcspn(line, "\n")] = 0; /* a key id: 1..16 hex digits, as minisign prints it */
     snprintf(cmd, sizeof cmd, "echo 'grant %s sig' > %s/token-grants", line, s.conf);
     CHECK_EQ(system(cmd), 0);
     snprintf(console, sizeof console, "%s/console.txt", s.conf);

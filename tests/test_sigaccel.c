@@ -269,14 +269,14 @@ static void server_stop(void)
     unlink(sock);
 }
 
-/* "grant KEYID sig" for the demo vendor key, as 16 hex digits */
+/* "grant KEYID sig" for the demo vendor key, its id as minisign prints it */
 static int demo_grant(char *line, size_t len)
 {
     char p[512], err[256];
     unsigned char *text;
     size_t tl;
     struct tre_pubkey pk;
-    unsigned long long id = 0;
+    char id[17];
 
     snprintf(p, sizeof p, "%s/vendor/demo.pub", fx_build());
     text = read_file(p, &tl);
@@ -285,9 +285,8 @@ static int demo_grant(char *line, size_t len)
         return -1;
     }
     free(text);
-    for (int i = 7; i >= 0; i--)
-        id = id << 8 | pk.keyid[i];
-    snprintf(line, len, "grant %016llX " SIGACCEL_TOKEN_LABEL "\n", id);
+    tre_keyid_hex(pk.keyid, id);
+    snprintf(line, len, "grant %s " SIGACCEL_TOKEN_LABEL "\n", id);
     return 0;
 }
 

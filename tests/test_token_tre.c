@@ -33,12 +33,15 @@ static int softhsm_present(void)
 static int demo_keyid(const struct srv *s, char out[17])
 {
     char cmd[512], line[512];
-    snprintf(cmd, sizeof cmd, "%s/trevisor trust list --config %s | head -n1", fx_build(),
-             s->conf);
-    if (run_capture(cmd, line, sizeof line) || strlen(line) < 16)
+    snprintf(cmd, sizeof cmd, "%s/trevisor trust list --config %s | awk 'NR == 1 { print $1 }'",
+             fx_build(), s->conf);
+    if (run_capture(cmd, line, sizeof line))
         return -1;
-    memcpy(out, line, 16);
-    out[16] = 0;
+    size_t n = strcspn(line, "\n"); /* 1..16 hex digits, as minisign prints a key id */
+    if (n == 0 || n > 16)
+        return -1;
+    memcpy(out, line, n);
+    out[n] = 0;
     return 0;
 }
 
