@@ -14,7 +14,7 @@ SANFLAGS :=
 endif
 
 CFLAGS  ?= -O2 -g
-CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -Iinclude -Isrc $(shell pkg-config --cflags p11-kit-1) $(SANFLAGS)
+CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -Iinclude -Isrc $(shell pkg-config --cflags p11-kit-1 2>/dev/null) $(SANFLAGS)
 # reproducible: no build directory in the objects (debug info, __FILE__), so two builds
 # of one source tree in different places give the same bytes (tests/test_repro.sh)
 CFLAGS  += -ffile-prefix-map=$(CURDIR)=.
