@@ -10,8 +10,9 @@
 CLIENT_B        := $(B)/client
 LIBTRE_VERSION  := 1.0
 LIBTRE_SONAME   := libtre.so.1
-CLIENT_HDRS     := include/trevisor/client.h include/trevisor/proto.h src/door/proto.h src/door/le.h
-CLIENT_LIB_SRCS := client/libtre.c src/door/proto.c src/door/proto_attest.c
+CLIENT_HDRS     := include/trevisor/client.h include/trevisor/proto.h src/door/proto.h src/door/le.h \
+                   src/util/hex.h
+CLIENT_LIB_SRCS := client/libtre.c src/door/proto.c src/door/proto_attest.c src/util/hex.c
 # objects are named after their file (libtre.o, proto.o)
 CLIENT_OBJS     := $(addprefix $(CLIENT_B)/obj/,$(notdir $(CLIENT_LIB_SRCS:.c=.o)))
 CLIENT_PIC_OBJS := $(addprefix $(CLIENT_B)/obj/pic/,$(notdir $(CLIENT_LIB_SRCS:.c=.o)))
@@ -30,16 +31,25 @@ $(CLIENT_B)/obj/%.o: client/%.c $(CLIENT_HDRS)
 $(CLIENT_B)/obj/%.o: src/door/%.c $(CLIENT_HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+$(CLIENT_B)/obj/%.o: src/util/%.c $(CLIENT_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 $(CLIENT_B)/obj/pic/%.o: client/%.c $(CLIENT_HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -fPIC -MMD -MP -c $< -o $@
 $(CLIENT_B)/obj/pic/%.o: src/door/%.c $(CLIENT_HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -fPIC -MMD -MP -c $< -o $@
+$(CLIENT_B)/obj/pic/%.o: src/util/%.c $(CLIENT_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -fPIC -MMD -MP -c $< -o $@
 $(CLIENT_B)/obj/static/%.o: client/%.c $(CLIENT_HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CLIENT_CFLAGS_STATIC) -MMD -MP -c $< -o $@
 $(CLIENT_B)/obj/static/%.o: src/door/%.c $(CLIENT_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CLIENT_CFLAGS_STATIC) -MMD -MP -c $< -o $@
+$(CLIENT_B)/obj/static/%.o: src/util/%.c $(CLIENT_HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CLIENT_CFLAGS_STATIC) -MMD -MP -c $< -o $@
 

@@ -15,6 +15,7 @@
 
 #include "trevisor/client.h"
 #include "trevisor/proto.h"
+#include "util/hex.h"
 
 #define TRE_CMD_MAX_CHAIN 256
 
@@ -513,21 +514,6 @@ static int tre_run_close(struct tre_cmd *c)
     return 0;
 }
 
-/* Decodes even-length hex into at most cap bytes: the length, or -1. */
-static long tre_hex_decode(const char *s, uint8_t *out, size_t cap)
-{
-    size_t n = strlen(s);
-    if (n % 2 || n / 2 > cap)
-        return -1;
-    for (size_t k = 0; k < n / 2; k++) {
-        int hi = tre_hex_value(s[2 * k]), lo = tre_hex_value(s[2 * k + 1]);
-        if (hi < 0 || lo < 0)
-            return -1;
-        out[k] = (uint8_t)(hi << 4 | lo);
-    }
-    return (long)(n / 2);
-}
-
 static int tre_run_attest(int argc, char **argv)
 {
     uint8_t nonce[TRE_PROTO_MAX_NONCE], report[TRE_PROTO_MAX_REPORT];
@@ -537,9 +523,9 @@ static int tre_run_attest(int argc, char **argv)
         if (i + 1 >= argc)
             return tre_usage_error("attest: %s needs a value", argv[i]);
         if (!strcmp(argv[i], "--nonce"))
-            nl = tre_hex_decode(argv[i + 1], nonce, sizeof nonce);
+            nl = hex_decode(argv[i + 1], nonce, sizeof nonce);
         else if (!strcmp(argv[i], "--report"))
-            rl = tre_hex_decode(argv[i + 1], report, sizeof report);
+            rl = hex_decode(argv[i + 1], report, sizeof report);
         else if (!strcmp(argv[i], "--out"))
             out = argv[i + 1];
         else

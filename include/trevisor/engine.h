@@ -59,6 +59,10 @@ int tre_engine_exec(struct tre_engine *e, const void *image, size_t image_size,
 int tre_engine_rpc(struct tre_engine *e, int desc, int proc,
                    const struct iovec *args, int nargs, struct iovec *results, int nresults);
 
+/* The i-th trusted vendor key (trust store order, then those added with
+ * tre_engine_trust): 0, or -ENOENT past the last. For measuring the policy in force. */
+int tre_engine_trusted_key(struct tre_engine *e, size_t i, uint8_t keyid[8], uint8_t pk[32]);
+
 /* The owner's attestation: a quote bundle (docs/attestation.md) binding nonce and
  * report, malloc'd into *bundle. -ENODEV when no TPM is configured. */
 int tre_engine_attest(struct tre_engine *e, const uint8_t *nonce, size_t nonce_len,

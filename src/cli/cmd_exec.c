@@ -325,10 +325,8 @@ int cmd_exec(int argc, char **argv)
     rc = 1;
     if (so.enabled) {
         char conf_text[512];
-        snprintf(conf_text, sizeof conf_text, "exec budget-ms=%lld tpm=%s pcr=%u\n", budget,
-                 so.tpm ? so.tpm : "swtpm", so.pcr ? so.pcr : 15);
-        if (tre_setup_start(&so, cli_config_dir(config), conf_text, &ts, err, sizeof err) ||
-            tre_setup_launched(&ts, err, sizeof err)) {
+        snprintf(conf_text, sizeof conf_text, "exec budget-ms=%lld", budget);
+        if (tre_setup_start(&so, cli_config_dir(config), conf_text, &ts, err, sizeof err)) {
             fprintf(stderr, "trevisor: exec: %s\n", err);
             goto out;
         }
@@ -352,6 +350,12 @@ int cmd_exec(int argc, char **argv)
             fprintf(stderr, "trevisor: %s: %s\n", trust[t], err);
             goto out;
         }
+    }
+    /* the policy measured is the one in force: the store and the --trust keys */
+    if (so.enabled && (tre_setup_policy(&ts, e, cli_config_dir(config), err, sizeof err) ||
+                       tre_setup_launched(&ts, err, sizeof err))) {
+        fprintf(stderr, "trevisor: exec: %s\n", err);
+        goto out;
     }
     struct tre_exec_info info;
     int desc = tre_engine_exec(e, img, ilen, sigtext, slen, &info, err, sizeof err);

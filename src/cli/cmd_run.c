@@ -180,11 +180,8 @@ int cmd_run(int argc, char **argv)
     rundir[0] = 0;
     char conf_text[2048];
     snprintf(conf_text, sizeof conf_text,
-             "run mem=%llu cpus=%u accel=%d budget-ms=%lu cid=%lu tpm=%s pcr=%u "
-             "token-module=%s token=%s\n", (unsigned long long)qc.mem_bytes, qc.cpus,
-             (int)qc.accel, budget, cid, so.tpm ? so.tpm : "swtpm", so.pcr ? so.pcr : 15,
-             so.token_module ? so.token_module : "softhsm2",
-             so.token_label ? so.token_label : "trevisor");
+             "run mem=%llu cpus=%u accel=%d budget-ms=%lu cid=%lu",
+             (unsigned long long)qc.mem_bytes, qc.cpus, (int)qc.accel, budget, cid);
     struct tre_setup ts;
     if (tre_setup_start(&so, cli_config_dir(config), conf_text, &ts, err, sizeof err)) {
         fprintf(stderr, "trevisor: run: %s\n", err);
@@ -204,7 +201,8 @@ int cmd_run(int argc, char **argv)
     unlink(sock); /* a socket left by a killed run (swtpm's lock keeps two runs apart) */
     struct tre_engine_config ecfg = { .trust_dir = dir, .cpu_budget_ms = budget,
                                       .services = ts.services };
-    if (tre_engine_new(&ecfg, &e, err, sizeof err)) {
+    if (tre_engine_new(&ecfg, &e, err, sizeof err) ||
+        tre_setup_policy(&ts, e, cli_config_dir(config), err, sizeof err)) {
         fprintf(stderr, "trevisor: run: %s\n", err);
         goto out;
     }

@@ -121,24 +121,22 @@ int cmd_serve(int argc, char **argv)
     /* the launch: measure trevisor, its options and its policy before anything runs */
     char conf_text[2048];
     snprintf(conf_text, sizeof conf_text,
-             "serve socket=%s group=%ld budget-ms=%lu max-conns=%lu tpm=%s pcr=%u "
-             "token-module=%s token=%s\n", path, group ? (long)gid : -1L, budget, max_conns,
-             so.tpm ? so.tpm : "swtpm", so.pcr ? so.pcr : 15,
-             so.token_module ? so.token_module : "softhsm2",
-             so.token_label ? so.token_label : "trevisor");
+             "serve socket=%s group=%ld budget-ms=%lu max-conns=%lu", path,
+             group ? (long)gid : -1L, budget, max_conns);
     struct tre_setup ts;
-    if (tre_setup_start(&so, cli_config_dir(config), conf_text, &ts, err, sizeof err) ||
-        tre_setup_launched(&ts, err, sizeof err)) {
+    if (tre_setup_start(&so, cli_config_dir(config), conf_text, &ts, err, sizeof err)) {
         fprintf(stderr, "trevisor: serve: %s\n", err);
-        tre_setup_stop(&ts);
         close(sfd);
         return 1;
     }
     struct tre_engine_config ecfg = { .trust_dir = dir, .cpu_budget_ms = budget,
                                       .services = ts.services };
     struct tre_engine *e = NULL;
-    if (tre_engine_new(&ecfg, &e, err, sizeof err)) {
+    if (tre_engine_new(&ecfg, &e, err, sizeof err) ||
+        tre_setup_policy(&ts, e, cli_config_dir(config), err, sizeof err) ||
+        tre_setup_launched(&ts, err, sizeof err)) {
         fprintf(stderr, "trevisor: serve: %s\n", err);
+        tre_engine_free(e);
         tre_setup_stop(&ts);
         close(sfd);
         return 1;

@@ -48,17 +48,22 @@ static const char vq_usage[] =
     "  --quiet         print only the result line (and warnings)\n"
     "exit status: 0 the bundle verifies, 1 it does not, 2 usage error\n";
 
+static void vq_vfail(const char *fmt, va_list ap)
+{
+    fputs("trevisor: verify: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+}
+
 static int vq_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 static int vq_usage_error(const char *fmt, ...)
 {
     va_list ap;
 
-    fputs("trevisor: verify: ", stderr);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    vq_vfail(fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
     fputs(vq_usage, stderr);
     return 2;
 }
@@ -69,11 +74,9 @@ static void vq_fail(const char *fmt, ...)
 {
     va_list ap;
 
-    fputs("trevisor: verify: ", stderr);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    vq_vfail(fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
 }
 
 /* The nonce: hex digits, either case, even count, at most QUOTE_NONCE_MAX bytes. */

@@ -1,6 +1,6 @@
 /* cli/tre_setup.c — the start-up `serve`, `run` and `exec` share (cli/tre_setup.h): parses
  * the TPM, PCR, state and token options; opens the TPM and measures trevisor, its
- * configuration and its policy before anything runs; opens the token and the grants;
+ * configuration and its policy (the engine's trusted keys, the grants) before anything runs; opens the token and the grants;
  * builds the TRE services. It decides nothing about what a TRE program may do. */
 #include "cli/tre_setup.h"
 
@@ -14,9 +14,11 @@
 #include "services/grants.h"
 #include "services/services.h"
 #include "services/token.h"
-#include "tre/truststore.h"
+#include "tre/minisign.h"
+#include "trevisor/engine.h"
 #include "util/err.h"
 #include "util/file.h"
+#include "util/hex.h"
 #include "util/log.h"
 
 #define TRE_SETUP_GRANTS_MAX (1u << 20)
@@ -52,58 +54,44 @@ int tre_setup_option(struct tre_setup_opts *o, const char *opt, const char *val)
     return 1;
 }
 
-/* The policy, as measured: every trusted vendor key, then the token grants file. */
-static int tre_setup_policy_text(const char *config_dir, char **text, size_t *len,
-                                 char **grants_out, size_t *grants_len, char *err,
+/* The token grants file's bytes (a missing file is an empty policy). */
+static int tre_setup_read_grants(const char *config_dir, char **text, size_t *len, char *err,
                                  size_t errlen)
 {
-    char dir[1200];
-    snprintf(dir, sizeof dir, "%s/vendors", config_dir);
-    struct tre_truststore *ts = NULL;
-    int r = tre_truststore_load(dir, &ts, err, errlen);
-    if (r)
-        return r;
-    size_t n = tre_truststore_count(ts);
-    char *grants = NULL;
-    size_t glen = 0;
     char gpath[1200];
     snprintf(gpath, sizeof gpath, "%s/token-grants", config_dir);
-    r = file_read_all(gpath, TRE_SETUP_GRANTS_MAX, &grants, &glen);
+    int r = file_read_all(gpath, TRE_SETUP_GRANTS_MAX, text, len);
     if (r == -ENOENT) {
-        grants = NULL;
-        glen = 0;
-        r = 0;
-    } else if (r) {
-        tre_truststore_free(ts);
-        return errf(err, errlen, r, "cannot read %s: %s", gpath, strerror(-r));
+        *text = NULL;
+        *len = 0;
+        return 0;
     }
-    size_t cap = 64 + n * 100 + glen;
+    return r ? errf(err, errlen, r, "cannot read %s: %s", gpath, strerror(-r)) : 0;
+}
+
+int tre_setup_policy(struct tre_setup *s, struct tre_engine *e, const char *desc, char *err,
+                     size_t errlen)
+{
+    size_t n = 0;
+    uint8_t kid[8], pk[32];
+    while (!tre_engine_trusted_key(e, n, kid, pk))
+        n++;
+    size_t cap = 64 + n * 100 + s->grants_len;
     char *t = malloc(cap);
-    if (!t) {
-        r = errf(err, errlen, -ENOMEM, "out of memory");
-        goto out;
-    }
+    if (!t)
+        return errf(err, errlen, -ENOMEM, "out of memory");
     size_t o = (size_t)snprintf(t, cap, "trevisor-policy-data v1\n");
-    for (size_t i = 0; i < n; i++) {
-        const struct tre_pubkey *k = tre_truststore_at(ts, i);
-        char kid[17];
-        tre_keyid_hex(k->keyid, kid);
-        o += (size_t)snprintf(t + o, cap - o, "vendor %s ", kid);
-        for (int b = 0; b < 32; b++)
-            o += (size_t)snprintf(t + o, cap - o, "%02x", k->pk[b]);
-        o += (size_t)snprintf(t + o, cap - o, "\n");
+    for (size_t i = 0; i < n && !tre_engine_trusted_key(e, i, kid, pk); i++) {
+        char kh[17], ph[65];
+        tre_keyid_hex(kid, kh);
+        hex_encode(pk, 32, ph);
+        o += (size_t)snprintf(t + o, cap - o, "vendor %s %s\n", kh, ph);
     }
-    o += (size_t)snprintf(t + o, cap - o, "token-grants %zu\n", glen);
-    if (glen)
-        memcpy(t + o, grants, glen);
-    *text = t;
-    *len = o + glen;
-    *grants_out = grants;
-    *grants_len = glen;
-    grants = NULL;
-out:
-    free(grants);
-    tre_truststore_free(ts);
+    o += (size_t)snprintf(t + o, cap - o, "token-grants %zu\n", s->grants_len);
+    if (s->grants_len)
+        memcpy(t + o, s->grants_text, s->grants_len);
+    int r = measured_data(s->measured, EV_POLICY, t, o + s->grants_len, desc, err, errlen);
+    free(t);
     return r;
 }
 
@@ -140,22 +128,20 @@ int tre_setup_start(const struct tre_setup_opts *o, const char *config_dir,
     if (mc.kind == TPM_NONE)
         tlog("measure", "WARNING: --tpm none: nothing is measured into a TPM; no quote, no "
              "sealing, no rollback protection. Development only: trust nothing it says.");
-    char *policy = NULL, *gtext = NULL;
-    size_t plen = 0, glen = 0;
+    /* the configuration as measured: the command's options, then the ones above */
+    char conf[4096];
+    snprintf(conf, sizeof conf, "%s tpm=%s pcr=%u token-module=%s token=%s\n", config_text,
+             tpm, o->pcr ? o->pcr : EVENTLOG_DEFAULT_PCR,
+             o->token_module ? o->token_module : "softhsm2",
+             o->token_label ? o->token_label : "trevisor");
     if ((r = measured_self(s->measured, err, errlen)) ||
-        (r = measured_data(s->measured, EV_CONFIG, config_text, strlen(config_text),
-                           "options", err, errlen)) ||
-        (r = tre_setup_policy_text(config_dir, &policy, &plen, &gtext, &glen, err,
-                                   errlen)) ||
-        (r = measured_data(s->measured, EV_POLICY, policy, plen, config_dir, err, errlen))) {
-        free(policy);
-        free(gtext);
+        (r = measured_data(s->measured, EV_CONFIG, conf, strlen(conf), "options", err,
+                           errlen)) ||
+        (r = tre_setup_read_grants(config_dir, &s->grants_text, &s->grants_len, err, errlen)))
         goto fail;
-    }
-    free(policy);
-    /* the grants in force are the bytes just measured */
-    r = grants_parse(gtext ? gtext : "", glen, &s->grants, err, errlen);
-    free(gtext);
+    /* the grants in force are these bytes, which tre_setup_policy measures */
+    r = grants_parse(s->grants_text ? s->grants_text : "", s->grants_len, &s->grants, err,
+                     errlen);
     if (r)
         goto fail;
     if (!o->token_module || strcmp(o->token_module, "none")) {
@@ -207,6 +193,7 @@ void tre_setup_stop(struct tre_setup *s)
     services_free(s->services);
     token_close(s->token);
     grants_free(s->grants);
+    free(s->grants_text);
     measured_free(s->measured);
     memset(s, 0, sizeof *s);
 }

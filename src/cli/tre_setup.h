@@ -10,6 +10,7 @@ struct measured;
 struct token;
 struct grants;
 struct tre_services;
+struct tre_engine;
 
 struct tre_setup_opts {
     const char *state_dir;     /* --state; NULL: $TREVISOR_STATE, else /var/lib/trevisor */
@@ -26,6 +27,8 @@ struct tre_setup {
     struct token *token;
     struct grants *grants;
     struct tre_services *services;
+    char *grants_text;         /* the grants file's bytes, as parsed (measured as POLICY) */
+    size_t grants_len;
     char state_dir[1024];
 };
 
@@ -45,11 +48,17 @@ struct tre_setup {
  * -1 if its value is bad (a message is printed). */
 int tre_setup_option(struct tre_setup_opts *o, const char *opt, const char *val);
 
-/* Opens the TPM and the event log, measures trevisor itself, the configuration (the
- * canonical text config_text) and the policy (the vendor keys and the token grants of
- * config_dir), opens the token and builds the services. err gets one line. */
+/* Opens the TPM and the event log, measures trevisor itself and the configuration (the
+ * command's canonical option text config_text, to which this adds its own options: "CMD
+ * OPT=V ... tpm=T pcr=N token-module=M token=L\n"), reads and parses the token grants of
+ * config_dir, opens the token and builds the services. err gets one line. */
 int tre_setup_start(const struct tre_setup_opts *o, const char *config_dir,
                     const char *config_text, struct tre_setup *s, char *err, size_t errlen);
+/* Measures the policy in force: the vendor keys the engine trusts (created with
+ * s->services, and any keys added to it) and the grants' bytes. desc labels the event.
+ * Call it right after the engine is made and its keys added, before anything else. */
+int tre_setup_policy(struct tre_setup *s, struct tre_engine *e, const char *desc, char *err,
+                     size_t errlen);
 /* Ends the launch measurements (the separator) and opens sealing. */
 int tre_setup_launched(struct tre_setup *s, char *err, size_t errlen);
 void tre_setup_stop(struct tre_setup *s);

@@ -54,13 +54,8 @@ static void svc_token_list_one(void *ctx, const char *label, int type)
 {
     struct svc_token_list *l = ctx;
     size_t ll = strlen(label);
-    size_t pl = sizeof SVC_TOKEN_CAP - 1;
-    int asked = 0;
-    for (unsigned i = 0; i < l->caller->ncaps && !asked; i++)
-        asked = !strncmp(l->caller->caps[i], SVC_TOKEN_CAP, pl) &&
-                !strcmp(l->caller->caps[i] + pl, label);
-    if (!asked || ll > TRE_TOKEN_LABEL_MAX || !l->c->grants ||
-        !grants_allow(l->c->grants, l->caller->keyid, label))
+    if (ll > TRE_TOKEN_LABEL_MAX || !svc_token_manifest_asks(l->caller, label) ||
+        !l->c->grants || !grants_allow(l->c->grants, l->caller->keyid, label))
         return;
     if (l->cap - l->len < sizeof(struct tre_token_key) + ll) {
         l->overflow = 1;

@@ -373,6 +373,19 @@ int tre_engine_close(struct tre_engine *e, int desc)
     return 0;
 }
 
+int tre_engine_trusted_key(struct tre_engine *e, size_t i, uint8_t keyid[8], uint8_t pk[32])
+{
+    pthread_mutex_lock(&e->lock);
+    const struct tre_pubkey *k = i < tre_truststore_count(e->trust)
+                                     ? tre_truststore_at(e->trust, i) : NULL;
+    if (k) {
+        memcpy(keyid, k->keyid, 8);
+        memcpy(pk, k->pk, 32);
+    }
+    pthread_mutex_unlock(&e->lock);
+    return k ? 0 : -ENOENT;
+}
+
 int tre_engine_attest(struct tre_engine *e, const uint8_t *nonce, size_t nonce_len,
                       const uint8_t *report, size_t report_len, uint8_t **bundle,
                       size_t *len, char *err, size_t errlen)
