@@ -1,6 +1,9 @@
 /* services/token_module.c — the PKCS#11 modules of the process: each file is loaded
  * (dlopen), checked to be PKCS#11 2.x and C_Initialize'd once, shared by every struct token
- * that opens it, and finalised and unloaded when the last one closes. For the SoftHSM2
+ * that opens it, and finalised when the last one closes. The library itself stays mapped
+ * (RTLD_NODELETE): PKCS#11 does not promise a module can be unloaded (atexit handlers,
+ * thread-locals, caches of libcrypto objects), and the sanitizers need its symbols to name
+ * its own leaks at exit (tests/lsan.supp); a later open re-initialises it. For the SoftHSM2
  * default it sets SOFTHSM2_CONF before C_Initialize and refuses a second configuration.
  * It must never finalise a module someone else in the process initialised. */
 #include "services/token_impl.h"
@@ -70,7 +73,7 @@ int token_module_get(const char *path, const char *conf, struct token_module **o
         rc = errf(err, errlen, -errno, "token: setenv SOFTHSM2_CONF: %s", strerror(errno));
         goto fail;
     }
-    m->dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    m->dl = dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
     if (m->dl == NULL) {
         const char *why = dlerror();
         rc = (strchr(path, '/') == NULL || access(path, F_OK) < 0) ? -ENOENT : -EIO;
