@@ -5,7 +5,9 @@
  * in its bounds. Since a mutated attest almost never carries a valid signature, each
  * decodable input is also re-signed with the target's own P-256 key and verified with
  * that key pinned, so the checks after the signature (TPMS_ATTEST, qualifying data, event
- * log, replay, policy, instance) see fuzzed bytes too. Seeds: fuzz/corpus/quote (written
+ * log, replay, policy, instance) see fuzzed bytes too. An untrusted bundle (--tpm none)
+ * is refused unless allowed, and when allowed its verdict is marked; the fields after the
+ * shape see fuzzed bytes that way. Seeds: fuzz/corpus/quote (written
  * by tests/test_quote.c with TREVISOR_QUOTE_SEED_DIR; made with this target's nonce). */
 #include <errno.h>
 #include <stdint.h>
@@ -38,7 +40,7 @@ static size_t fuzz_ak_len;
 static int verdict_code_ok(int rc)
 {
     return rc == 0 || rc == -EBADMSG || rc == -EKEYREJECTED || rc == -ESTALE ||
-           rc == -EILSEQ || rc == -EACCES || rc == -ENOMEM;
+           rc == -EILSEQ || rc == -EACCES || rc == -ENOMEM || rc == -ENOKEY;
 }
 
 static void check_err(int rc, const char *err, size_t errlen)
@@ -106,6 +108,7 @@ static void verify_resigned(const struct quote_bundle *b)
     if (key_init() < 0 || resign(b->attest, b->attest_len, sig, &sig_len) < 0)
         return;
     struct quote_bundle r = *b;
+    r.untrusted = 0;
     r.sig = sig; r.sig_len = sig_len;
     r.ak_der = fuzz_ak; r.ak_der_len = fuzz_ak_len;
     long n = quote_bundle_encode(&r, NULL, 0);
@@ -149,8 +152,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int rc = quote_bundle_decode(buf, size, &b, err, sizeof err);
     check_err(rc, err, sizeof err);
     if (rc == 0) {
-        if (b.attest_len < 1 || b.attest_len > TPM_ATTEST_MAX || b.sig_len < 1 ||
-            b.sig_len > TPM_SIG_MAX || b.ak_der_len < 1 || b.ak_der_len > TPM_AK_DER_MAX ||
+        int shape = b.untrusted ? b.attest_len == 32 && b.sig_len == 0 && b.ak_der_len == 0
+                                : b.sig_len >= 1 && b.ak_der_len >= 1;
+        if (!shape || b.attest_len < 1 || b.attest_len > TPM_ATTEST_MAX ||
+            b.sig_len > TPM_SIG_MAX || b.ak_der_len > TPM_AK_DER_MAX ||
             b.report_len > QUOTE_REPORT_MAX || b.eventlog_len < 1 ||
             b.pcr > 23 || b.pcr == 16 || b.pcr == 23)
             abort();
@@ -171,9 +176,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     check_err(vr, err, sizeof err);
     if (!verdict_code_ok(vr) || (rc != 0 && vr != -EBADMSG) || (vr == 0 && v.ak_pinned))
         abort();
+    if (rc == 0 && b.untrusted != (vr == -ENOKEY))
+        abort();                            /* untrusted: refused by default, and only it */
 
-    if (rc == 0)
+    if (rc == 0 && b.untrusted) {
+        /* allowed: every other check applies, and the verdict says untrusted */
+        o.allow_untrusted = 1;
+        vr = quote_verify(buf, size, &o, &v, err, sizeof err);
+        check_err(vr, err, sizeof err);
+        if (!verdict_code_ok(vr) || vr == -ENOKEY || vr == -EKEYREJECTED || !v.untrusted)
+            abort();
+    } else if (rc == 0) {
         verify_resigned(&b);
+    }
     free(buf);
     return 0;
 }

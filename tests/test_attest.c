@@ -328,9 +328,65 @@ static void test_tpm_none(void)
     uint8_t nonce[4] = "abcd", blob[4096];
     void *bundle = NULL;
     size_t bl = 0;
-    CHECK_EQ(tre_attest(nonce, sizeof nonce, NULL, 0, &bundle, &bl), -ENODEV);
+    char err[256], cmd[2048], out[16384];
+    struct quote_verdict v;
+    struct quote_bundle qb;
+
+    /* the owner's quote: an UNTRUSTED bundle, refused by default, marked when accepted */
+    CHECK_EQ(tre_attest(nonce, sizeof nonce, NULL, 0, &bundle, &bl), 0);
+    CHECK_EQ(quote_bundle_decode(bundle, bl, &qb, err, sizeof err), 0);
+    CHECK_EQ(qb.untrusted, 1);
+    CHECK_EQ(qb.sig_len, 0);
+    struct quote_verify_opts o = { .nonce = nonce, .nonce_len = sizeof nonce };
+    CHECK_EQ(quote_verify(bundle, bl, &o, &v, err, sizeof err), -ENOKEY);
+    CHECK(strstr(err, "UNTRUSTED") != NULL);
+    o.allow_untrusted = 1;
+    CHECK_EQ(quote_verify(bundle, bl, &o, &v, err, sizeof err), 0);
+    CHECK_EQ(v.untrusted, 1);
+    CHECK_EQ(v.have_self, 1);                  /* the log is kept and replays */
+    uint8_t other[4] = "abce";
+    struct quote_verify_opts o2 = { .nonce = other, .nonce_len = sizeof other,
+                                    .allow_untrusted = 1 };
+    CHECK_EQ(quote_verify(bundle, bl, &o2, &v, err, sizeof err), -ESTALE);
+    free(bundle);
+    bundle = NULL;
+
+    /* the CLIs: trevisor attest fails on it unless allowed, verify says UNTRUSTED */
+    const char *b = fx_build();
+    snprintf(cmd, sizeof cmd, "%s/trevisor attest --socket %s --nonce 61626364 --out %s/q "
+             "2>&1", b, s.sock, s.conf);
+    CHECK(run_capture(cmd, out, sizeof out) != 0);
+    CHECK(strstr(out, "UNTRUSTED") != NULL);
+    snprintf(cmd, sizeof cmd, "%s/trevisor attest --socket %s --nonce 61626364 --out %s/q "
+             "--allow-untrusted 2>&1", b, s.sock, s.conf);
+    CHECK_EQ(run_capture(cmd, out, sizeof out), 0);
+    CHECK(strstr(out, "quote: UNTRUSTED") != NULL);
+    snprintf(cmd, sizeof cmd, "test -f %s/q/quote.bundle && test ! -e %s/q/quote.sig",
+             s.conf, s.conf);
+    CHECK_EQ(system(cmd), 0);
+    snprintf(cmd, sizeof cmd, "%s/trevisor verify --bundle %s/q/quote.bundle --nonce 61626364 "
+             "2>&1", b, s.conf);
+    CHECK(run_capture(cmd, out, sizeof out) != 0);
+    CHECK(strstr(out, "FAIL: quote: UNTRUSTED") != NULL);
+    snprintf(cmd, sizeof cmd, "%s/trevisor verify --bundle %s/q/quote.bundle --nonce 61626364 "
+             "--allow-untrusted 2>&1", b, s.conf);
+    CHECK_EQ(run_capture(cmd, out, sizeof out), 0);
+    CHECK(strstr(out, "OK but UNTRUSTED") != NULL);
+
+    /* a TRE program's quote is the same kind of bundle; sealing stays off */
     int d = exec_prog("svc");
     CHECK(d >= 0);
+    uint8_t report[8] = "report!!";
+    struct iovec a[2] = { { nonce, sizeof nonce }, { report, sizeof report } };
+    static uint8_t pq[256 * 1024];
+    struct iovec r[1] = { { pq, sizeof pq - 4096 } };   /* within the program's window */
+    int n = vmmcall_tre_rpc(d, P_QUOTE, a, 2, r, 1);
+    CHECK(n > 0);
+    if (n > 0) {
+        CHECK_EQ(quote_verify(pq, r[0].iov_len, &o, &v, err, sizeof err), 0);
+        CHECK_EQ(v.untrusted, 1);
+        CHECK_EQ(v.instance_found, 1);
+    }
     CHECK_EQ(seal(d, "x", blob, &bl), -ENODEV);
     tre_disconnect();
     srv_cleanup(&s);

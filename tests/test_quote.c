@@ -1,7 +1,8 @@
 /* tests/test_quote.c — the quote bundle and its verifier (measure/quote.c) against a real
  * swtpm: the qualifying data rule, the bundle format and its bounds, a bundle that
  * verifies (with and without a policy, pinned and unpinned), every tampering refused with
- * its own code, and interop with tpm2_checkquote. Skips (saying so) without swtpm.
+ * its own code, the untrusted bundle of --tpm none (refused unless allowed, then checked
+ * and marked), and interop with tpm2_checkquote. Skips (saying so) without swtpm.
  * With TREVISOR_QUOTE_SEED_DIR set it also writes fuzz seeds (a real bundle made with the
  * fuzz target's nonce) into that directory. */
 #include <errno.h>
@@ -369,6 +370,115 @@ static void write_seed(const char *dir, const char *name, const uint8_t *b, size
         fprintf(stderr, "  cannot write %s\n", path);
     if (fp)
         fclose(fp);
+}
+
+/* --tpm none: an untrusted bundle over a log built here, refused unless allowed, marked
+ * when allowed, and every other check still applies to it. */
+static void test_untrusted(void)
+{
+    struct eventlog *log = NULL;
+    char *text = NULL, err[256], policy[1024];
+    size_t tlen = 0, len = 0;
+    uint8_t *buf = NULL, replay[32], d[32], h[32], ak[91] = { 0x30 };
+    struct quote_bundle b, e;
+    struct quote_verdict v;
+
+    CHECK_EQ(eventlog_new(PCR, &log), 0);
+    if (!log)
+        return;
+    CHECK_EQ(eventlog_append(log, EV_SELF, "self", 4, "trevisor", d), 0);
+    CHECK_EQ(eventlog_append(log, EV_TRE_IMAGE, "image", 5, "prog", d), 0);
+    CHECK_EQ(eventlog_format(log, &text, &tlen), 0);
+    eventlog_replay(log, replay);
+    SHA256((const uint8_t *)"image", 5, h);     /* the TRE_IMAGE's H: the instance */
+    CHECK_EQ(quote_make_untrusted(PCR, replay, text, tlen, fuzz_nonce, sizeof fuzz_nonce, h,
+                                  (const uint8_t *)report_text, strlen(report_text), &buf,
+                                  &len, err, sizeof err), 0);
+    if (!buf)
+        goto out;
+    CHECK_EQ(quote_bundle_decode(buf, len, &b, err, sizeof err), 0);
+    CHECK_EQ(b.untrusted, 1);
+    CHECK(b.attest_len == 32 && b.sig_len == 0 && b.ak_der_len == 0);
+    CHECK(memcmp(b.pcr_value, replay, 32) == 0);
+
+    /* refused by default, and never as a pinned AK's quote */
+    struct quote_verify_opts o = { .nonce = fuzz_nonce, .nonce_len = sizeof fuzz_nonce };
+    CHECK_EQ(quote_verify(buf, len, &o, &v, err, sizeof err), -ENOKEY);
+    CHECK(strstr(err, "UNTRUSTED") != NULL);
+    CHECK_EQ(v.untrusted, 1);
+    o.allow_untrusted = 1;
+    o.ak_der = ak; o.ak_der_len = sizeof ak;
+    CHECK_EQ(quote_verify(buf, len, &o, &v, err, sizeof err), -EKEYREJECTED);
+    o.ak_der = NULL; o.ak_der_len = 0;
+    /* allowed: checked and marked */
+    CHECK_EQ(quote_verify(buf, len, &o, &v, err, sizeof err), 0);
+    CHECK_EQ(v.untrusted, 1);
+    CHECK_EQ(v.events, 2);
+    CHECK_EQ(v.instance_found, 1);
+    CHECK_EQ(v.have_self, 1);
+    /* with a policy: one that lists both events passes, one that lacks one does not */
+    char hs[65], hi[65];
+    SHA256((const uint8_t *)"self", 4, d);
+    hex(d, 32, hs);
+    hex(h, 32, hi);
+    snprintf(policy, sizeof policy, "trevisor-policy v1\nSELF %s\nTRE_IMAGE %s\n", hs, hi);
+    o.policy = policy; o.policy_len = strlen(policy);
+    CHECK_EQ(quote_verify(buf, len, &o, &v, err, sizeof err), 0);
+    snprintf(policy, sizeof policy, "trevisor-policy v1\nSELF %s\n", hs);
+    o.policy_len = strlen(policy);
+    CHECK_EQ(quote_verify(buf, len, &o, &v, err, sizeof err), -EACCES);
+    o.policy = NULL; o.policy_len = 0;
+    /* another nonce */
+    struct quote_verify_opts o2 = { .nonce = (const uint8_t *)"other", .nonce_len = 5,
+                                    .allow_untrusted = 1 };
+    CHECK_EQ(quote_verify(buf, len, &o2, &v, err, sizeof err), -ESTALE);
+
+    /* tampering, re-encoded: each still refused */
+    uint8_t *c = NULL;
+    size_t cl = 0;
+    e = b; memset(e.pcr_value, 0x5a, 32);                  /* PCR value not the replay */
+    c = encode(&e, &cl);
+    CHECK(c && quote_verify(c, cl, &o, &v, err, sizeof err) == -EILSEQ);
+    free(c);
+    e = b; e.report_len--;                                  /* report data */
+    c = encode(&e, &cl);
+    CHECK(c && quote_verify(c, cl, &o, &v, err, sizeof err) == -ESTALE);
+    free(c);
+    uint8_t other_m[32];
+    memset(other_m, 7, 32);
+    e = b; memcpy(e.measurement, other_m, 32);              /* measurement */
+    c = encode(&e, &cl);
+    CHECK(c && quote_verify(c, cl, &o, &v, err, sizeof err) == -ESTALE);
+    free(c);
+    /* a log one event short replays elsewhere */
+    const char *last = memchr(text, '\n', tlen);
+    last = last ? memchr(last + 1, '\n', tlen - (size_t)(last + 1 - text)) : NULL;
+    e = b; e.eventlog_len = last ? (size_t)(last + 1 - text) : tlen;
+    c = encode(&e, &cl);
+    CHECK(c && quote_verify(c, cl, &o, &v, err, sizeof err) == -EILSEQ);
+    free(c);
+
+    /* the shape is exact: 32 bytes of qual and nothing signed, or a full TPM quote */
+    e = b; e.attest_len = 31;
+    CHECK_EQ(quote_bundle_encode(&e, NULL, 0), -EINVAL);
+    e = b; e.untrusted = 0;
+    CHECK_EQ(quote_bundle_encode(&e, NULL, 0), -EINVAL);
+    e = b; e.sig = ak; e.sig_len = 1;
+    CHECK_EQ(quote_bundle_encode(&e, NULL, 0), -EINVAL);
+    c = malloc(len + 1);
+    if (c) {
+        memcpy(c, buf, len);
+        put_le32(c + 76, 31);                /* attest 31: the rest shifts, one byte spare */
+        CHECK_EQ(quote_bundle_decode(c, len, &e, err, sizeof err), -EBADMSG);
+        free(c);
+    }
+    const char *seeds = getenv("TREVISOR_QUOTE_SEED_DIR");
+    if (seeds && *seeds)
+        write_seed(seeds, "untrusted", buf, len);
+out:
+    free(buf);
+    free(text);
+    eventlog_free(log);
 }
 
 static void test_verify_ok(void)
@@ -891,6 +1001,7 @@ int main(void)
     setenv("TSS2_LOG", "all+none", 0);
     TEST(test_qualifying_data);
     TEST(test_bundle_format);
+    TEST(test_untrusted);
     TEST(test_verify_ok);
     TEST(test_tampering);
     TEST(test_log_and_instance);

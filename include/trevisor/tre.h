@@ -73,7 +73,8 @@ void tre_exit(int status) __attribute__((noreturn));
  * host has no such service, -EACCES (13) when the program may not use it. */
 long tre_svc_call(long nr, const void *req, size_t req_len, void *out, size_t out_cap);
 long tre_random(void *out, size_t len);
-/* A quote bundle binding nonce, this instance's measurement and report_data. */
+/* A quote bundle binding nonce, this instance's measurement and report_data (on a host
+ * run with --tpm none an untrusted bundle, which verifiers refuse by default). */
 long tre_quote(const void *nonce, size_t nonce_len, const void *report, size_t report_len,
                void *out, size_t out_cap);
 long tre_seal(const void *data, size_t len, void *blob, size_t cap);

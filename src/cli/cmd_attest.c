@@ -19,7 +19,7 @@
 
 static const char attest_usage[] =
     "usage: trevisor attest --nonce HEX [--socket PATH] [--report HEX] [--out DIR]\n"
-    "                       [--reference FILE] [--make-policy FILE]\n"
+    "                       [--reference FILE] [--make-policy FILE] [--allow-untrusted]\n"
     "  ask the running trevisor for a TPM quote of everything it measured (itself, its\n"
     "  options and policy, QEMU and the guest, every TRE image), bound to the nonce;\n"
     "  check it, and show the measured trevisor beside the reference build.\n"
@@ -33,6 +33,8 @@ static const char attest_usage[] =
     "                    compare with the measured one (default: this command's own)\n"
     "  --make-policy F   write a reference policy (docs/measurement.md) allowing exactly\n"
     "                    the events of this quote, for later `trevisor verify --policy`\n"
+    "  --allow-untrusted accept the UNTRUSTED bundle of a trevisor run with --tpm none\n"
+    "                    (nothing signed; development only); without it that is a failure\n"
     "  The quote is checked against the attestation key it carries: pin that key (ak.pem)\n"
     "  and use `trevisor verify --bundle --ak` for a verifier that trusts only it.\n";
 
@@ -75,11 +77,16 @@ int cmd_attest(int argc, char **argv)
 {
     const char *nonce_hex = NULL, *report_hex = NULL, *out = NULL, *ref = NULL,
                *policy_out = NULL;
+    int allow_untrusted = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             fputs(attest_usage, stdout);
             return 0;
+        }
+        if (!strcmp(a, "--allow-untrusted")) {
+            allow_untrusted = 1;
+            continue;
         }
         if (!v) {
             fprintf(stderr, "trevisor: attest: %s needs a value\n%s", a, attest_usage);
@@ -123,12 +130,14 @@ int cmd_attest(int argc, char **argv)
     char err[512] = "";
     struct quote_bundle b;
     struct eventlog *log = NULL;
-    struct quote_verify_opts vo = { .nonce = nonce, .nonce_len = (size_t)nl };
+    struct quote_verify_opts vo = { .nonce = nonce, .nonce_len = (size_t)nl,
+                                    .allow_untrusted = allow_untrusted };
     struct quote_verdict vd;
     memset(&vd, 0, sizeof vd);
     r = quote_verify(bundle, blen, &vo, &vd, err, sizeof err);
     if (r) {
-        fprintf(stderr, "trevisor: attest: the quote does NOT verify: %s\n", err);
+        fprintf(stderr, "trevisor: attest: the quote does NOT verify: %s%s\n", err,
+                r == -ENOKEY ? " (--allow-untrusted accepts it, for development)" : "");
         goto out;
     }
     if (quote_bundle_decode(bundle, blen, &b, err, sizeof err) ||
@@ -138,7 +147,11 @@ int cmd_attest(int argc, char **argv)
     }
     char hx[65];
     hex_encode(vd.replay, 32, hx);
-    printf("quote: OK (signature, nonce, PCR digest; the AK is the bundle's own)\n");
+    if (vd.untrusted)
+        printf("quote: UNTRUSTED: the trevisor runs with --tpm none, so nothing here is "
+               "signed; only the nonce and the log's replay are checked\n");
+    else
+        printf("quote: OK (signature, nonce, PCR digest; the AK is the bundle's own)\n");
     printf("PCR %u = %s, %zu events\n", b.pcr, hx, vd.events);
     for (size_t i = 0; i < vd.events; i++) {
         struct ev_event ev;
@@ -170,15 +183,20 @@ int cmd_attest(int argc, char **argv)
         mkdir(out, 0755);
         if (attest_write(out, "quote.bundle", bundle, blen) ||
             attest_write(out, "eventlog", b.eventlog, b.eventlog_len) ||
-            tpm_save_quote_files(out, b.pcr, b.pcr_value, b.ak_der, b.ak_der_len, b.attest,
-                                 b.attest_len, b.sig, b.sig_len, qual, 32, err, sizeof err)) {
+            (!b.untrusted && tpm_save_quote_files(out, b.pcr, b.pcr_value, b.ak_der, b.ak_der_len, b.attest,
+                                 b.attest_len, b.sig, b.sig_len, qual, 32, err,
+                                 sizeof err))) {
             fprintf(stderr, "trevisor: attest: cannot write %s: %s\n", out,
                     err[0] ? err : "I/O error");
             goto out;
         }
         hex_encode(qual, 32, hx);
-        printf("wrote %s: tpm2_checkquote -u ak.pem -m quote.msg -s quote.sig -f quote.pcrs "
-               "-l sha256:%u -g sha256 -q %s\n", out, b.pcr, hx);
+        if (b.untrusted)
+            printf("wrote %s: quote.bundle and eventlog (untrusted: no TPM quote to check "
+                   "with tpm2_checkquote)\n", out);
+        else
+            printf("wrote %s: tpm2_checkquote -u ak.pem -m quote.msg -s quote.sig "
+                   "-f quote.pcrs -l sha256:%u -g sha256 -q %s\n", out, b.pcr, hx);
     }
     if (policy_out) {
         r = attest_make_policy(policy_out, log);

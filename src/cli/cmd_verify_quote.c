@@ -1,5 +1,5 @@
 /* cli/cmd_verify_quote.c — `trevisor verify --bundle FILE --nonce HEX [--policy FILE]
- * [--ak AK.pem|AK.der] [--export DIR] [--quiet]`: reads a quote bundle, has
+ * [--ak AK.pem|AK.der] [--export DIR] [--allow-untrusted] [--quiet]`: reads a quote bundle, has
  * measure/quote.c verify it, and prints a report a person can act on: the verdict and its
  * reason, the PCR, the events (labels marked unverified), whether the AK was pinned, the
  * measured trevisor and the quoting instance. --export writes the files tpm2_checkquote
@@ -32,7 +32,7 @@
 
 static const char vq_usage[] =
     "usage: trevisor verify --bundle FILE --nonce HEX [--policy FILE] [--ak AK.pem|AK.der]\n"
-    "                       [--export DIR] [--quiet]\n"
+    "                       [--export DIR] [--allow-untrusted] [--quiet]\n"
     "  check a quote bundle (made by `trevisor attest` or by a TRE program's quote\n"
     "  service): the TPM's signature, your nonce, the event log's replay to the quoted\n"
     "  PCR, the reference policy, and that the quoting program is in the log\n"
@@ -45,8 +45,11 @@ static const char vq_usage[] =
     "  --export DIR    write quote.msg, quote.sig, ak.pem, quote.pcrs, quote.pcrlist,\n"
     "                  quote.qual, report.bin and trevisor.eventlog into DIR, to check by\n"
     "                  hand with tpm2_checkquote\n"
+    "  --allow-untrusted  accept a bundle made with --tpm none (no TPM signed it) and\n"
+    "                  check the rest; the result still says UNTRUSTED. Development only\n"
     "  --quiet         print only the result line (and warnings)\n"
-    "exit status: 0 the bundle verifies, 1 it does not, 2 usage error\n";
+    "exit status: 0 the bundle verifies, 1 it does not (an untrusted bundle does not,\n"
+    "             without --allow-untrusted), 2 usage error\n";
 
 static void vq_vfail(const char *fmt, va_list ap)
 {
@@ -178,6 +181,18 @@ static int vq_export(const char *dir, const struct quote_bundle *b, const uint8_
         return -errno;
     }
     quote_qualifying_data(nonce, nonce_len, b->measurement, b->report, b->report_len, qual);
+    if (b->untrusted) {
+        /* nothing signed: there is no quote for tpm2_checkquote, only the data */
+        if ((r = vq_write(dir, "report.bin", b->report, b->report_len)) < 0 ||
+            (r = vq_write(dir, "trevisor.eventlog", b->eventlog, b->eventlog_len)) < 0) {
+            vq_fail("--export %s: %s", dir, strerror(-r));
+            return r;
+        }
+        if (!quiet)
+            printf("exported report.bin and trevisor.eventlog to %s (an untrusted bundle "
+                   "has no TPM quote for tpm2_checkquote)\n", dir);
+        return 0;
+    }
     r = tpm_save_quote_files(dir, b->pcr, b->pcr_value, b->ak_der, b->ak_der_len, b->attest,
                              b->attest_len, b->sig, b->sig_len, qual, sizeof qual, err,
                              sizeof err);
@@ -237,6 +252,7 @@ int cmd_verify_quote(int argc, char **argv)
         { "ak", required_argument, NULL, 'a' },
         { "export", required_argument, NULL, 'e' },
         { "quiet", no_argument, NULL, 'q' },
+        { "allow-untrusted", no_argument, NULL, 'u' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -247,7 +263,7 @@ int cmd_verify_quote(int argc, char **argv)
     uint8_t nonce[QUOTE_NONCE_MAX], ak[TPM_AK_DER_MAX];
     struct quote_verdict v;
     struct quote_bundle b;
-    int c, quiet = 0, status = 1, r;
+    int c, quiet = 0, allow_untrusted = 0, status = 1, r;
 
     optind = 0;
     opterr = 0;
@@ -259,6 +275,7 @@ int cmd_verify_quote(int argc, char **argv)
         case 'a': ak_path = optarg; break;
         case 'e': export_dir = optarg; break;
         case 'q': quiet = 1; break;
+        case 'u': allow_untrusted = 1; break;
         case 'h': fputs(vq_usage, stdout); return 0;
         case ':': return vq_usage_error("%s needs an argument", argv[optind - 1]);
         default: return vq_usage_error("unknown option %s", argv[optind - 1]);
@@ -297,6 +314,7 @@ int cmd_verify_quote(int argc, char **argv)
         .nonce = nonce, .nonce_len = nonce_len,
         .policy = policy, .policy_len = policy_len,
         .ak_der = ak_path ? ak : NULL, .ak_der_len = ak_path ? ak_len : 0,
+        .allow_untrusted = allow_untrusted,
     };
     r = quote_verify((const uint8_t *)bundle, bundle_len, &o, &v, err, sizeof err);
     int ok = r == 0;
@@ -306,7 +324,10 @@ int cmd_verify_quote(int argc, char **argv)
         printf("bundle:           %s (%zu bytes)\n", bundle_path, bundle_len);
         hex_encode(b.pcr_value, 32, hx);
         printf("PCR:              %u (sha256) = %s\n", b.pcr, hx);
-        if (ak_path)
+        if (b.untrusted)
+            printf("attestation key:  NONE: an UNTRUSTED bundle (made with --tpm none; "
+                   "nothing is signed)\n");
+        else if (ak_path)
             printf("attestation key:  pinned: %s%s\n", ak_path,
                    ok || v.ak_pinned ? "" : " (see the result)");
         else
@@ -341,10 +362,14 @@ int cmd_verify_quote(int argc, char **argv)
     if (decoded && export_dir && vq_export(export_dir, &b, nonce, nonce_len, quiet) < 0)
         ok = 0;
     fflush(stdout);   /* the report first, then the warning, when both go to one place */
-    if (!ak_path && r != -EBADMSG)
+    if (!ak_path && r != -EBADMSG && !(decoded && b.untrusted))
         fprintf(stderr, "trevisor: verify: WARNING: the AK is the bundle's own: pin it with "
                 "--ak to know which TPM signed\n");
-    if (r == 0 && ok)
+    if (r == 0 && ok && v.untrusted)
+        printf("OK but UNTRUSTED: nonce, log replay%s check, but no TPM signed this bundle "
+               "(--tpm none): it proves nothing about the machine\n",
+               policy_path ? " and policy" : "");
+    else if (r == 0 && ok)
         printf("OK: the quote verifies%s\n", ak_path ? "" : " (with an unpinned AK)");
     else if (r < 0)
         printf("FAIL: %s\n", err);

@@ -126,8 +126,9 @@ int tre_setup_start(const struct tre_setup_opts *o, const char *config_dir,
     if (r)
         goto fail;
     if (mc.kind == TPM_NONE)
-        tlog("measure", "WARNING: --tpm none: nothing is measured into a TPM; no quote, no "
-             "sealing, no rollback protection. Development only: trust nothing it says.");
+        tlog("measure", "WARNING: --tpm none: nothing is measured into a TPM; every quote is "
+             "UNTRUSTED (unsigned), no sealing, no rollback protection. Development only: "
+             "trust nothing it says.");
     /* the configuration as measured: the command's options, then the ones above */
     char conf[4096];
     snprintf(conf, sizeof conf, "%s tpm=%s pcr=%u token-module=%s token=%s\n", config_text,

@@ -3,8 +3,9 @@
  * guest (docs/measurement.md), ends with a separator, then unseals the sealing master
  * (measure/sealer.h); every distinct TRE image is measured once before it first runs.
  * Quotes are taken under the same lock as extends, so a quote's log always replays to the
- * quoted PCR. With the "none" backend the log is kept but nothing is extended, and quotes
- * and sealing are refused (-ENODEV): development only. Thread-safe. */
+ * quoted PCR. With the "none" backend the log is kept but nothing is extended, quotes are
+ * UNTRUSTED bundles over the log's own replay, and sealing is refused (-ENODEV):
+ * development only. Thread-safe. */
 #ifndef TREVISOR_MEASURE_MEASURED_H
 #define TREVISOR_MEASURE_MEASURED_H
 
@@ -49,8 +50,8 @@ int measured_image(struct measured *m, const uint8_t sha256[32], const uint8_t k
 int measured_check_svn(struct measured *m, const uint8_t keyid[8], const char *name,
                        uint32_t svn, char *err, size_t errlen);
 
-/* A quote bundle (measure/quote.h) over the PCR and the log as of now. measurement is
- * 32 zero bytes for the owner. Returns a malloc'd bundle. */
+/* A quote bundle (measure/quote.h) over the PCR and the log as of now (with --tpm none an
+ * untrusted one). measurement is 32 zero bytes for the owner. Returns a malloc'd bundle. */
 int measured_quote(struct measured *m, const uint8_t *nonce, size_t nonce_len,
                    const uint8_t measurement[32], const uint8_t *report, size_t report_len,
                    uint8_t **bundle, size_t *len, char *err, size_t errlen);

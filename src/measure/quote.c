@@ -3,7 +3,9 @@
  * every byte as hostile), making a bundle with the TPM, and the verifier: AK, signature,
  * TPMS_ATTEST contents, qualifying data, event log replay, reference policy, instance.
  * It never trusts a length before checking it against the bytes that remain, and never
- * interprets a TPMS_ATTEST whose signature it has not checked. The TSS's own logging is
+ * interprets a TPMS_ATTEST whose signature it has not checked. An *untrusted* bundle
+ * (--tpm none: no signature, no AK, the qualifying data in place of the attest) is
+ * refused unless the verifier asked to accept it, and is then marked in the verdict. The TSS's own logging is
  * turned off (TSS2_LOG=all+none unless the environment sets it, as in tpm.c): a hostile
  * bundle must not make libtss2-mu write to stderr; the verdict is our one line. */
 #include "measure/quote.h"
@@ -120,15 +122,28 @@ struct field {
 /* In the order they are written. */
 static const struct field fields[QUOTE_NFIELDS] = {
     { "attest", 1, TPM_ATTEST_MAX },
-    { "sig", 1, TPM_SIG_MAX },
-    { "ak", 1, TPM_AK_DER_MAX },
+    { "sig", 0, TPM_SIG_MAX },       /* 0 only in an untrusted bundle */
+    { "ak", 0, TPM_AK_DER_MAX },     /* 0 only in an untrusted bundle */
     { "report", 0, QUOTE_REPORT_MAX },
     { "eventlog", 1, QUOTE_BUNDLE_MAX },
 };
 
+/* A TPM bundle has a signature and an AK; an untrusted one has neither, and its attest
+ * field is exactly the 32 bytes of qualifying data. Nothing in between. */
+static int bundle_shape_ok(size_t attest_len, size_t sig_len, size_t ak_len, int *untrusted)
+{
+    *untrusted = sig_len == 0 && ak_len == 0;
+    if (*untrusted)
+        return attest_len == 32;
+    return sig_len != 0 && ak_len != 0;
+}
+
 long quote_bundle_encode(const struct quote_bundle *b, uint8_t *out, size_t cap)
 {
-    if (!b || !pcr_attestable(b->pcr))
+    int untrusted;
+    if (!b || !pcr_attestable(b->pcr) ||
+        !bundle_shape_ok(b->attest_len, b->sig_len, b->ak_der_len, &untrusted) ||
+        untrusted != !!b->untrusted)
         return -EINVAL;
     const void *ptr[QUOTE_NFIELDS] = { b->attest, b->sig, b->ak_der, b->report, b->eventlog };
     const size_t len[QUOTE_NFIELDS] = { b->attest_len, b->sig_len, b->ak_der_len,
@@ -206,6 +221,9 @@ int quote_bundle_decode(const uint8_t *buf, size_t len, struct quote_bundle *b,
     }
     if (off != len)
         return BADMSG("%zu trailing bytes", len - off);
+    if (!bundle_shape_ok(flen[0], flen[1], flen[2], &b->untrusted))
+        return BADMSG("attest %zu, sig %zu, ak %zu bytes: neither a TPM quote (all three) "
+                      "nor an untrusted one (32, 0, 0)", flen[0], flen[1], flen[2]);
     b->attest = ptr[0]; b->attest_len = flen[0];
     b->sig = ptr[1]; b->sig_len = flen[1];
     b->ak_der = ptr[2]; b->ak_der_len = flen[2];
@@ -229,22 +247,15 @@ static int attest_pcr_digest(const uint8_t *attest, size_t len, uint8_t digest[3
     return 0;
 }
 
-int quote_make(struct tpm *t, unsigned pcr, const char *eventlog_text, size_t eventlog_len,
-               const uint8_t *nonce, size_t nonce_len, const uint8_t measurement[32],
-               const uint8_t *report, size_t report_len, uint8_t **bundle, size_t *len,
-               char *err, size_t errlen)
+/* The arguments both producers take; 0, or -EINVAL with the reason. */
+static int make_args_check(unsigned pcr, const char *eventlog_text, size_t eventlog_len,
+                           const uint8_t *nonce, size_t nonce_len, const uint8_t *report,
+                           size_t report_len, uint8_t **bundle, size_t *len, char *err,
+                           size_t errlen)
 {
-    uint8_t qual[32], attest[TPM_ATTEST_MAX], sig[TPM_SIG_MAX], ak[TPM_AK_DER_MAX];
-    uint8_t digest[32], want[32];
-    size_t alen = sizeof attest, slen = sizeof sig, aklen = sizeof ak;
-    struct quote_bundle b;
-    uint8_t *out = NULL;
-    long need;
-    int r;
-
     if (err && errlen)
         err[0] = '\0';
-    if (!t || !bundle || !len)
+    if (!bundle || !len)
         return errf(err, errlen, -EINVAL, "quote: bad arguments");
     *bundle = NULL;
     *len = 0;
@@ -259,6 +270,45 @@ int quote_make(struct tpm *t, unsigned pcr, const char *eventlog_text, size_t ev
     if (!eventlog_text || !eventlog_len || eventlog_len > QUOTE_BUNDLE_MAX)
         return errf(err, errlen, -EINVAL, "quote: the event log is %zu bytes (1..%u)",
                     eventlog_len, QUOTE_BUNDLE_MAX);
+    return 0;
+}
+
+/* Encodes b into a malloc'd buffer. */
+static int bundle_pack(const struct quote_bundle *b, uint8_t **bundle, size_t *len,
+                       char *err, size_t errlen)
+{
+    long need = quote_bundle_encode(b, NULL, 0);
+    if (need < 0)
+        return errf(err, errlen, -EINVAL, "quote: the bundle would exceed %u bytes",
+                    QUOTE_BUNDLE_MAX);
+    uint8_t *out = malloc((size_t)need);
+    if (!out)
+        return errf(err, errlen, -ENOMEM, "quote: out of memory");
+    if (quote_bundle_encode(b, out, (size_t)need) != need) {
+        free(out);
+        return errf(err, errlen, -EINVAL, "quote: cannot encode the bundle");
+    }
+    *bundle = out;
+    *len = (size_t)need;
+    return 0;
+}
+
+int quote_make(struct tpm *t, unsigned pcr, const char *eventlog_text, size_t eventlog_len,
+               const uint8_t *nonce, size_t nonce_len, const uint8_t measurement[32],
+               const uint8_t *report, size_t report_len, uint8_t **bundle, size_t *len,
+               char *err, size_t errlen)
+{
+    uint8_t qual[32], attest[TPM_ATTEST_MAX], sig[TPM_SIG_MAX], ak[TPM_AK_DER_MAX];
+    uint8_t digest[32], want[32];
+    size_t alen = sizeof attest, slen = sizeof sig, aklen = sizeof ak;
+    struct quote_bundle b;
+    int r;
+
+    if ((r = make_args_check(pcr, eventlog_text, eventlog_len, nonce, nonce_len, report,
+                             report_len, bundle, len, err, errlen)) < 0)
+        return r;
+    if (!t)
+        return errf(err, errlen, -EINVAL, "quote: no TPM");
     if ((r = qual_compute(nonce, nonce_len, measurement, report, report_len, qual)) < 0)
         return errf(err, errlen, r, "quote: cannot compute the qualifying data");
     r = tpm_quote(t, pcr, qual, sizeof qual, attest, &alen, sig, &slen, err, errlen);
@@ -285,20 +335,35 @@ int quote_make(struct tpm *t, unsigned pcr, const char *eventlog_text, size_t ev
     b.ak_der = ak; b.ak_der_len = aklen;
     b.report = report; b.report_len = report_len;
     b.eventlog = eventlog_text; b.eventlog_len = eventlog_len;
-    need = quote_bundle_encode(&b, NULL, 0);
-    if (need < 0)
-        return errf(err, errlen, -EINVAL, "quote: the bundle would exceed %u bytes",
-                    QUOTE_BUNDLE_MAX);
-    out = malloc((size_t)need);
-    if (!out)
-        return errf(err, errlen, -ENOMEM, "quote: out of memory");
-    if (quote_bundle_encode(&b, out, (size_t)need) != need) {
-        free(out);
-        return errf(err, errlen, -EINVAL, "quote: cannot encode the bundle");
-    }
-    *bundle = out;
-    *len = (size_t)need;
-    return 0;
+    return bundle_pack(&b, bundle, len, err, errlen);
+}
+
+int quote_make_untrusted(unsigned pcr, const uint8_t pcr_value[32], const char *eventlog_text,
+                         size_t eventlog_len, const uint8_t *nonce, size_t nonce_len,
+                         const uint8_t measurement[32], const uint8_t *report,
+                         size_t report_len, uint8_t **bundle, size_t *len, char *err,
+                         size_t errlen)
+{
+    uint8_t qual[32];
+    struct quote_bundle b;
+    int r;
+
+    if ((r = make_args_check(pcr, eventlog_text, eventlog_len, nonce, nonce_len, report,
+                             report_len, bundle, len, err, errlen)) < 0)
+        return r;
+    if (!pcr_value)
+        return errf(err, errlen, -EINVAL, "quote: no PCR value");
+    if ((r = qual_compute(nonce, nonce_len, measurement, report, report_len, qual)) < 0)
+        return errf(err, errlen, r, "quote: cannot compute the qualifying data");
+    memset(&b, 0, sizeof b);
+    b.untrusted = 1;
+    b.pcr = pcr;
+    memcpy(b.pcr_value, pcr_value, 32);
+    memcpy(b.measurement, measurement ? measurement : zero32, 32);
+    b.attest = qual; b.attest_len = sizeof qual;
+    b.report = report; b.report_len = report_len;
+    b.eventlog = eventlog_text; b.eventlog_len = eventlog_len;
+    return bundle_pack(&b, bundle, len, err, errlen);
 }
 
 /* ---- verifying a bundle ---- */
@@ -468,7 +533,25 @@ int quote_verify(const uint8_t *bundle, size_t len, const struct quote_verify_op
     if ((r = quote_bundle_decode(bundle, len, &b, err, errlen)) < 0)
         return r;
 
-    /* 2. the AK: the expected one, byte for byte, if the caller knows it */
+    /* 2. an untrusted bundle: nothing signed it, so it passes only where the caller said
+     * it may, it never matches a pinned AK, and its attest field is the bare qual */
+    const uint8_t *quoted_qual, *quoted_digest;
+    uint8_t untrusted_digest[32];
+    if (b.untrusted) {
+        v->untrusted = 1;
+        if (o->ak_der)
+            return errf(err, errlen, -EKEYREJECTED, "quote: not the expected attestation "
+                        "key: the bundle is UNTRUSTED (made with --tpm none, no TPM signed it)");
+        if (!o->allow_untrusted)
+            return errf(err, errlen, -ENOKEY, "quote: UNTRUSTED: made with --tpm none, no TPM "
+                        "signed it, so it proves nothing about the machine");
+        quoted_qual = b.attest;
+        SHA256(b.pcr_value, 32, untrusted_digest);
+        quoted_digest = untrusted_digest;
+        goto binding;
+    }
+
+    /* 2'. the AK: the expected one, byte for byte, if the caller knows it */
     if (o->ak_der) {
         if (o->ak_der_len != b.ak_der_len || memcmp(o->ak_der, b.ak_der, b.ak_der_len) != 0)
             return errf(err, errlen, -EKEYREJECTED,
@@ -487,12 +570,17 @@ int quote_verify(const uint8_t *bundle, size_t len, const struct quote_verify_op
     /* 4. what the TPM signed: a quote over exactly this PCR */
     if ((r = attest_check(&b, &a, err, errlen)) < 0)
         return r;
+    if (a.extraData.size != 32)
+        return errf(err, errlen, -ESTALE, "quote: nonce/report data mismatch");
+    quoted_qual = a.extraData.buffer;
+    quoted_digest = a.attested.quote.pcrDigest.buffer;
 
+binding:
     /* 5. freshness and binding: the verifier's nonce, this measurement, this report */
     if ((r = qual_compute(o->nonce, o->nonce_len, b.measurement, b.report, b.report_len,
                           qual)) < 0)
         return errf(err, errlen, r, "quote: cannot compute the qualifying data");
-    if (a.extraData.size != 32 || memcmp(a.extraData.buffer, qual, 32) != 0)
+    if (memcmp(quoted_qual, qual, 32) != 0)
         return errf(err, errlen, -ESTALE, "quote: nonce/report data mismatch");
 
     /* 6. the log: parses, is for this PCR, replays to the quoted digest and the value */
@@ -510,7 +598,7 @@ int quote_verify(const uint8_t *bundle, size_t len, const struct quote_verify_op
     }
     eventlog_replay(log, v->replay);
     SHA256(v->replay, 32, digest);
-    if (memcmp(digest, a.attested.quote.pcrDigest.buffer, 32) != 0) {
+    if (memcmp(digest, quoted_digest, 32) != 0) {
         r = errf(err, errlen, -EILSEQ,
                  "quote: the event log does not replay to the quoted PCR digest");
         goto out;

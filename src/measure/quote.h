@@ -2,6 +2,8 @@
  * instance's measurement and its report data; the quote bundle (TPM quote, signature, AK,
  * PCR value, event log, report data) in its documented binary format; and the verifier
  * that checks a bundle: signature, nonce, PCR digest, log replay and reference policy.
+ * Without a TPM (--tpm none) the bundle is *untrusted*: no signature and no AK, and the
+ * verifier refuses it unless told to accept one, then marks its verdict so.
  * See docs/attestation.md. Decoding treats every byte as hostile. */
 #ifndef TREVISOR_MEASURE_QUOTE_H
 #define TREVISOR_MEASURE_QUOTE_H
@@ -24,6 +26,8 @@ void quote_qualifying_data(const uint8_t *nonce, size_t nonce_len,
 
 /* A decoded bundle; the pointers point into the buffer it was decoded from. */
 struct quote_bundle {
+    int untrusted;                  /* made with --tpm none: sig and AK empty, attest is
+                                       the 32 bytes of qualifying data, unsigned */
     unsigned pcr;
     uint8_t pcr_value[32];          /* the PCR's value when quoted (as read) */
     uint8_t measurement[32];        /* as in quote_qualifying_data */
@@ -41,6 +45,14 @@ int quote_make(struct tpm *t, unsigned pcr, const char *eventlog_text, size_t ev
                const uint8_t *report, size_t report_len, uint8_t **bundle, size_t *len,
                char *err, size_t errlen);
 
+/* The same bundle with no TPM (--tpm none), UNTRUSTED: pcr_value is the event log's own
+ * replay, and nothing is signed. For development only; a verifier refuses it by default. */
+int quote_make_untrusted(unsigned pcr, const uint8_t pcr_value[32], const char *eventlog_text,
+                         size_t eventlog_len, const uint8_t *nonce, size_t nonce_len,
+                         const uint8_t measurement[32], const uint8_t *report,
+                         size_t report_len, uint8_t **bundle, size_t *len, char *err,
+                         size_t errlen);
+
 long quote_bundle_encode(const struct quote_bundle *b, uint8_t *out, size_t cap);
 int quote_bundle_decode(const uint8_t *buf, size_t len, struct quote_bundle *b,
                         char *err, size_t errlen);
@@ -50,9 +62,11 @@ struct quote_verify_opts {
     const char *policy; size_t policy_len;           /* reference policy; NULL: none */
     const uint8_t *ak_der; size_t ak_der_len;        /* the AK expected; NULL: the
                                                         bundle's own (then unpinned) */
+    int allow_untrusted;            /* accept an untrusted bundle (checking all the rest) */
 };
 
 struct quote_verdict {
+    int untrusted;                  /* the bundle is untrusted (--tpm none): nothing signed */
     int ak_pinned;                  /* the AK was the one expected */
     size_t events;
     uint8_t replay[32];             /* the log's replay (equals the quoted PCR) */
@@ -60,8 +74,8 @@ struct quote_verdict {
     int instance_found;             /* measurement is a TRE_IMAGE H in the log */
 };
 
-/* 0 when everything checks; else -EBADMSG (malformed), -EKEYREJECTED (bad signature or
- * unexpected AK), -ESTALE (nonce, report data or measurement do not give the quoted
+/* 0 when everything checks; else -EBADMSG (malformed), -ENOKEY (an untrusted bundle and
+ * allow_untrusted not set), -EKEYREJECTED (bad signature or unexpected AK), -ESTALE (nonce, report data or measurement do not give the quoted
  * qualifying data), -EILSEQ (the log does not replay to the quoted PCR digest), -EACCES
  * (the policy refuses an event), with one line in err. */
 int quote_verify(const uint8_t *bundle, size_t len, const struct quote_verify_opts *o,

@@ -277,8 +277,8 @@ int tpm_open(enum tpm_kind kind, const char *arg, struct tpm **out, char *err, s
         struct tpm *t = tpm_new(TPM_NONE);
         if (!t)
             return errf(err, errlen, -ENOMEM, "tpm: out of memory");
-        tlog("tpm", "WARNING: --tpm none: NOTHING IS MEASURED, every quote is refused and "
-                    "this host cannot be attested. For development only.");
+        tlog("tpm", "WARNING: --tpm none: NO TPM, so this host cannot be attested: nothing "
+                    "is extended and no quote is signed. For development only.");
         *out = t;
         return 0;
     }
