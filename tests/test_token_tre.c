@@ -3,7 +3,8 @@
  * the signature; a key not in the manifest, a program that asks for none, and another
  * vendor's program are refused; the wire protocol (the guest's only path) has no way to
  * the token and QEMU's command line carries no token device; a token that fails mid-run
- * (a test PKCS#11 wrapper simulating removal) gives a clear error and the instance lives. */
+ * (a test PKCS#11 wrapper simulating removal) gives a clear error and the instance lives;
+ * the module, label and PIN file set in CONFIG/token.conf. */
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/uio.h>
@@ -253,11 +254,85 @@ static void test_token_failure(void)
     srv_cleanup(&s);
 }
 
+/* The module, PIN file and label can live in CONFIG/token.conf instead of the options:
+ * here the failure wrapper as "another vendor's module", then a broken file that stops
+ * serve with the line named, then an option that overrides the file. */
+static void test_module_from_config(void)
+{
+    NEED_TOKEN();
+    char rel[512], wrapper[PATH_MAX], path[256], pin[256], conf[256], cmd[2048], out[8192];
+    char kid[17];
+    snprintf(rel, sizeof rel, "%s/tests/libp11fail.so", fx_build());
+    if (!realpath(rel, wrapper))                 /* token.conf takes absolute paths */
+        SKIP("the test PKCS#11 wrapper %s was not built", rel);
+    struct srv s;
+    CHECK_EQ(srv_setup(&s, "tconf"), 0);
+    CHECK_EQ(demo_keyid(&s, kid), 0);
+    CHECK_EQ(grant(&s, kid, "sig"), 0);
+    CHECK_EQ(srv_start(&s, NULL), 0);            /* makes the SoftHSM2 token */
+    srv_stop(&s);
+    snprintf(conf, sizeof conf, "%s/softhsm/softhsm2.conf", s.state);
+    snprintf(pin, sizeof pin, "%s/softhsm/pin", s.state);
+    setenv("P11FAIL_MODULE", access("/usr/lib/softhsm/libsofthsm2.so", R_OK)
+                                 ? "/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so"
+                                 : "/usr/lib/softhsm/libsofthsm2.so", 1);
+    snprintf(path, sizeof path, "%s/never-created", s.conf);
+    setenv("P11FAIL_TRIGGER", path, 1);
+    setenv("SOFTHSM2_CONF", conf, 1);
+    snprintf(path, sizeof path, "%s/token.conf", s.conf);
+    FILE *f = fopen(path, "w");
+    CHECK(f != NULL);
+    if (!f)
+        goto out;
+    fprintf(f, "# the vendor's token\nmodule %s\ntoken trevisor\npin-file %s\n", wrapper, pin);
+    fclose(f);
+    CHECK_EQ(srv_start(&s, NULL), 0);
+    CHECK(srv_log_has(&s, "(set in token.conf)"));
+    CHECK(srv_log_has(&s, wrapper));
+    int d = exec_prog(NULL, "svc");
+    CHECK(d >= 0);
+    uint8_t dg[32] = { 2 }, sigb[512];
+    size_t slen = sizeof sigb;
+    CHECK(sign(d, dg, sigb, &slen) > 0);
+    tre_disconnect();
+    srv_stop(&s);
+    /* trevisor token reads the same file */
+    snprintf(cmd, sizeof cmd, "%s/trevisor token init --config %s --state %s 2>&1",
+             fx_build(), s.conf, s.state);
+    CHECK_EQ(run_capture(cmd, out, sizeof out), 0);
+    CHECK(strstr(out, wrapper) != NULL && strstr(out, "sig") != NULL);
+    /* a broken file: serve refuses to start and names the line */
+    f = fopen(path, "a");
+    if (f) {
+        fputs("modul /typo.so\n", f);
+        fclose(f);
+    }
+    CHECK(srv_start(&s, NULL) != 0);
+    CHECK(srv_log_has(&s, "token.conf: line 5: unknown key"));
+    /* an option wins over the file */
+    const char *none[] = { "--token-module", "none", NULL };
+    f = fopen(path, "w");
+    if (f) {
+        fputs("module /nonexistent/pkcs11.so\n", f);
+        fclose(f);
+    }
+    CHECK_EQ(srv_start(&s, none), 0);
+    CHECK(!srv_log_has(&s, "/nonexistent/pkcs11.so"));
+    srv_stop(&s);
+    CHECK_EQ(srv_start(&s, NULL), 0);            /* and the file alone is used */
+    CHECK(srv_log_has(&s, "cannot load PKCS#11 module /nonexistent/pkcs11.so"));
+out:
+    tre_disconnect();
+    unsetenv("SOFTHSM2_CONF");
+    srv_cleanup(&s);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
     TEST(test_policy);
     TEST(test_guest_has_no_path);
     TEST(test_token_failure);
+    TEST(test_module_from_config);
     TEST_EXIT();
 }

@@ -17,6 +17,7 @@
 
 #include "cli/commands.h"
 #include "services/token.h"
+#include "services/token_conf.h"
 #include "trevisor/abi.h"
 #include "util/file.h"
 
@@ -41,7 +42,9 @@ static const char token_usage[] =
     "                   default SoftHSM2 token (--token-module, as serve and run say)\n"
     "  --token LABEL    the token's label (default \"trevisor\")\n"
     "  --pin-file FILE  the user PIN (default: DIR/softhsm/pin for the default token,\n"
-    "                   else $TREVISOR_TOKEN_PIN) (--token-pin-file, as serve and run say)\n";
+    "                   else $TREVISOR_TOKEN_PIN) (--token-pin-file, as serve and run say)\n"
+    "  --config DIR     where token.conf may set module, token and pin-file, as for serve\n"
+    "                   and run (default $TREVISOR_CONFIG, else /etc/trevisor); options win\n";
 
 static int token_cmd_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
@@ -175,12 +178,14 @@ int cmd_token(int argc, char **argv)
         { "label", required_argument, NULL, 'l' },
         { "type", required_argument, NULL, 'y' },
         { "out", required_argument, NULL, 'o' },
+        { "config", required_argument, NULL, 'c' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
     const char *state = NULL, *module = NULL, *tlabel = NULL, *pinfile = NULL;
-    const char *label = NULL, *type = NULL, *out = NULL, *sub = NULL;
+    const char *label = NULL, *type = NULL, *out = NULL, *sub = NULL, *config = NULL;
     struct token_config cfg;
+    struct token_conf tconf;
     struct token *t = NULL;
     char *pin = NULL, err[512];
     int c, status = 1, ktype = -1;
@@ -196,6 +201,7 @@ int cmd_token(int argc, char **argv)
         case 'l': label = optarg; break;
         case 'y': type = optarg; break;
         case 'o': out = optarg; break;
+        case 'c': config = optarg; break;
         case 'h': fputs(token_usage, stdout); return 0;
         case ':': return token_cmd_usage("%s needs an argument", argv[optind - 1]);
         default: return token_cmd_usage("unknown option %s", argv[optind - 1]);
@@ -227,6 +233,24 @@ int cmd_token(int argc, char **argv)
         state = getenv("TREVISOR_STATE");
         if (state == NULL || *state == '\0')
             state = "/var/lib/trevisor";
+    }
+    /* the token serve and run would use: options, else CONFIG/token.conf, else SoftHSM2 */
+    if (token_conf_load(cli_config_dir(config), &tconf, err, sizeof err) < 0) {
+        fprintf(stderr, "trevisor: token: %s\n", err);
+        return 1;
+    }
+    if (module == NULL && tconf.module[0])
+        module = tconf.module;
+    if (tlabel == NULL && tconf.label[0])
+        tlabel = tconf.label;
+    if (pinfile == NULL && tconf.pin_file[0])
+        pinfile = tconf.pin_file;
+    if (module != NULL && !strcmp(module, "softhsm2"))
+        module = NULL;
+    if (module != NULL && !strcmp(module, "none")) {
+        fprintf(stderr, "trevisor: token: the token module is \"none\": no token is "
+                "configured\n");
+        return 1;
     }
     if (pinfile != NULL && token_cmd_read_pin(pinfile, &pin) < 0)
         return 1;

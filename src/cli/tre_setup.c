@@ -1,7 +1,8 @@
 /* cli/tre_setup.c — the start-up `serve`, `run` and `exec` share (cli/tre_setup.h): parses
- * the TPM, PCR, state and token options; opens the TPM and measures trevisor, its
- * configuration and its policy (the engine's trusted keys, the grants) before anything runs; opens the token and the grants;
- * builds the TRE services. It decides nothing about what a TRE program may do. */
+ * the TPM, PCR, state and token options (the token's also from CONFIG/token.conf); opens
+ * the TPM and measures trevisor, its configuration and its policy (the engine's trusted
+ * keys, the grants) before anything runs; opens the token and the grants; builds the TRE
+ * services. It decides nothing about what a TRE program may do. */
 #include "cli/tre_setup.h"
 
 #include <errno.h>
@@ -14,6 +15,7 @@
 #include "services/grants.h"
 #include "services/services.h"
 #include "services/token.h"
+#include "services/token_conf.h"
 #include "tre/minisign.h"
 #include "trevisor/engine.h"
 #include "util/err.h"
@@ -129,12 +131,23 @@ int tre_setup_start(const struct tre_setup_opts *o, const char *config_dir,
         tlog("measure", "WARNING: --tpm none: nothing is measured into a TPM; every quote is "
              "UNTRUSTED (unsigned), no sealing, no rollback protection. Development only: "
              "trust nothing it says.");
-    /* the configuration as measured: the command's options, then the ones above */
+    /* the token: the command's options, else CONFIG/token.conf, else the SoftHSM2 default */
+    struct token_conf tconf;
+    if ((r = token_conf_load(config_dir, &tconf, err, errlen)))
+        goto fail;
+    const char *module = o->token_module ? o->token_module
+                                         : tconf.module[0] ? tconf.module : NULL;
+    const char *label = o->token_label ? o->token_label
+                                       : tconf.label[0] ? tconf.label : NULL;
+    const char *pin_file = o->pin_file ? o->pin_file
+                                       : tconf.pin_file[0] ? tconf.pin_file : NULL;
+    if (module && !strcmp(module, "softhsm2"))
+        module = NULL;                     /* the default, by its name */
+    /* the configuration as measured: the command's options, then the ones in force here */
     char conf[4096];
     snprintf(conf, sizeof conf, "%s tpm=%s pcr=%u token-module=%s token=%s\n", config_text,
-             tpm, o->pcr ? o->pcr : EVENTLOG_DEFAULT_PCR,
-             o->token_module ? o->token_module : "softhsm2",
-             o->token_label ? o->token_label : "trevisor");
+             tpm, o->pcr ? o->pcr : EVENTLOG_DEFAULT_PCR, module ? module : "softhsm2",
+             label ? label : "trevisor");
     if ((r = measured_self(s->measured, err, errlen)) ||
         (r = measured_data(s->measured, EV_CONFIG, conf, strlen(conf), "options", err,
                            errlen)) ||
@@ -145,15 +158,16 @@ int tre_setup_start(const struct tre_setup_opts *o, const char *config_dir,
                      errlen);
     if (r)
         goto fail;
-    if (!o->token_module || strcmp(o->token_module, "none")) {
-        struct token_config tc = { .module = o->token_module, .state_dir = state,
-                                   .token_label = o->token_label, .pin = NULL };
+    if (!module || strcmp(module, "none")) {
+        struct token_config tc = { .module = module, .state_dir = state,
+                                   .token_label = label, .pin = NULL };
         char *pin = NULL;
         size_t pinlen = 0;
-        if (o->pin_file) {
-            r = file_read_all(o->pin_file, 256, &pin, &pinlen);
+        if (pin_file) {
+            r = file_read_all(pin_file, 256, &pin, &pinlen);
             if (r) {
-                errf(err, errlen, r, "--token-pin-file %s: %s", o->pin_file, strerror(-r));
+                errf(err, errlen, r, "%s %s: %s", o->pin_file ? "--token-pin-file"
+                     : "token.conf: pin-file", pin_file, strerror(-r));
                 goto fail;
             }
             while (pinlen && (pin[pinlen - 1] == '\n' || pin[pinlen - 1] == '\r'))
@@ -169,6 +183,10 @@ int tre_setup_start(const struct tre_setup_opts *o, const char *config_dir,
         if (t) {
             s->token = NULL;
             tlog("token", "no token: %s (TRE token services answer -ENODEV)", terr);
+        } else {
+            tlog("token", "token \"%s\" through %s%s", token_label(s->token),
+                 token_module(s->token),
+                 module && !o->token_module ? " (set in token.conf)" : "");
         }
     }
     struct services_config sc = { .measured = s->measured, .token = s->token,

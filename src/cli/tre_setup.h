@@ -16,7 +16,8 @@ struct tre_setup_opts {
     const char *state_dir;     /* --state; NULL: $TREVISOR_STATE, else /var/lib/trevisor */
     const char *tpm;           /* --tpm swtpm|none|DEVICE; NULL: swtpm */
     unsigned pcr;              /* --pcr; 0: 15 */
-    const char *token_module;  /* --token-module PATH, or "none"; NULL: SoftHSM2 in state */
+    const char *token_module;  /* --token-module PATH, "softhsm2" or "none"; NULL:
+                                  CONFIG/token.conf's, else SoftHSM2 in the state dir */
     const char *token_label;   /* --token LABEL */
     const char *pin_file;      /* --token-pin-file FILE */
     int enabled;               /* exec: any of these was given */
@@ -37,12 +38,14 @@ struct tre_setup {
     "                  (default $TREVISOR_STATE, else /var/lib/trevisor)\n" \
     "  --tpm T         swtpm (default: trevisor's own software TPM in the state dir),\n" \
     "                  a device such as /dev/tpmrm0, or none (development only: nothing\n" \
-    "                  is measured into a TPM, quotes and sealing are refused)\n" \
+    "                  is measured into a TPM, every quote is UNTRUSTED, no sealing)\n" \
     "  --pcr N         the PCR trevisor extends (default 15; never 16 or 23)\n" \
-    "  --token-module P  the PKCS#11 module of the token (default: a SoftHSM2 token in\n" \
-    "                  the state dir); none: no token\n" \
+    "  --token-module P  the PKCS#11 module of the token (default: softhsm2, a SoftHSM2\n" \
+    "                  token in the state dir); none: no token\n" \
     "  --token LABEL   the token's label (default trevisor)\n" \
-    "  --token-pin-file F  the token's user PIN\n"
+    "  --token-pin-file F  the token's user PIN\n" \
+    "                  (the token's three may also be set in CONFIG/token.conf as\n" \
+    "                  module, token and pin-file lines; an option wins)\n"
 
 /* 1 if opt (with its value val) is one of the options above (then stored), 0 if not,
  * -1 if its value is bad (a message is printed). */
