@@ -1,6 +1,7 @@
 /* tests/test_engine.c — the engine on KVM: exec, rpc and close for every kind of program
  * (glibc, musl, static-pie, freestanding, OpenSSL), refused images, each kind of fault,
- * the CPU budget, bad calls, and concurrent instances. */
+ * the CPU budget, bad calls, concurrent instances, and the same with the registers moved
+ * by ioctl instead of the kvm_run page. */
 #include <openssl/evp.h>
 #include <openssl/sha.h>
 #include <openssl/x509.h>
@@ -339,6 +340,33 @@ static void test_concurrent_instances(void)
     tre_engine_free(e);
 }
 
+/* Registers travel in the kvm_run page when KVM has KVM_CAP_SYNC_REGS (as here and on
+ * hardware KVM), else by KVM_GET/SET_REGS: the ioctl path runs the cases that move
+ * registers most — syscalls, faults, the budget's -EINTR, plain calls — once more. */
+static void test_registers_by_ioctl(void)
+{
+    NEED_KVM();
+    struct kvm_vm vm;
+    setenv("TREVISOR_NO_SYNC_REGS", "1", 1);
+    CHECK_EQ(kvm_vm_create(&vm), 0);
+    CHECK_EQ(kvm_vcpu_create(&vm), 0);
+    CHECK_EQ(vm.sync_regs, 0);
+    CHECK_EQ(vm.run->kvm_valid_regs, 0);
+    kvm_vm_destroy(&vm);
+    test_add_every_libc();
+    test_libc_syscalls();
+    test_faults_end_only_their_instance();
+    test_cpu_budget();
+    unsetenv("TREVISOR_NO_SYNC_REGS");
+    CHECK_EQ(kvm_vm_create(&vm), 0);
+    CHECK_EQ(kvm_vcpu_create(&vm), 0);
+    if (vm.sync_regs)
+        CHECK_EQ(vm.run->kvm_valid_regs, KVM_SYNC_X86_REGS);
+    else
+        printf("  (this KVM has no KVM_CAP_SYNC_REGS: every case used the ioctls)\n");
+    kvm_vm_destroy(&vm);
+}
+
 int main(void)
 {
     TEST(test_add_every_libc);
@@ -351,5 +379,6 @@ int main(void)
     TEST(test_libc_syscalls);
     TEST(test_ecdsa_sign_verifies);
     TEST(test_concurrent_instances);
+    TEST(test_registers_by_ioctl);
     TEST_EXIT();
 }

@@ -152,17 +152,32 @@ int kvm_vcpu_create(struct kvm_vm *vm)
         if (ioctl(vm->vcpufd, KVM_SET_XCRS, &xcrs) < 0)
             return -errno;
     }
-    vm->sync_regs = kvm_has_sync_regs;
+    vm->sync_regs = kvm_has_sync_regs && getenv("TREVISOR_NO_SYNC_REGS") == NULL;
+    vm->regs_cached = 0;
+    /* KVM copies the registers out at every return from KVM_RUN from now on */
+    vm->run->kvm_valid_regs = vm->sync_regs ? KVM_SYNC_X86_REGS : 0;
+    vm->run->kvm_dirty_regs = 0;
     return 0;
 }
 
 int kvm_vcpu_get_regs(struct kvm_vm *vm, struct kvm_regs *regs)
 {
+    if (vm->sync_regs && vm->regs_cached) {
+        memcpy(regs, &vm->run->s.regs.regs, sizeof *regs);
+        return 0;
+    }
     return ioctl(vm->vcpufd, KVM_GET_REGS, regs) < 0 ? -errno : 0;
 }
 
 int kvm_vcpu_set_regs(struct kvm_vm *vm, const struct kvm_regs *regs)
 {
+    if (vm->sync_regs) {
+        /* loaded by the next KVM_RUN, which clears the dirty bit */
+        memcpy(&vm->run->s.regs.regs, regs, sizeof *regs);
+        vm->run->kvm_dirty_regs |= KVM_SYNC_X86_REGS;
+        vm->regs_cached = 1;
+        return 0;
+    }
     return ioctl(vm->vcpufd, KVM_SET_REGS, regs) < 0 ? -errno : 0;
 }
 
@@ -178,7 +193,11 @@ int kvm_vcpu_set_sregs(struct kvm_vm *vm, const struct kvm_sregs *sregs)
 
 int kvm_vcpu_run(struct kvm_vm *vm)
 {
-    if (ioctl(vm->vcpufd, KVM_RUN, 0) < 0)
-        return -errno;
-    return 0;
+    int r = ioctl(vm->vcpufd, KVM_RUN, 0) < 0 ? -errno : 0;
+    /* KVM stores the registers on every way out of KVM_RUN, -EINTR included; an ioctl
+     * refused before that (-EINVAL, -EFAULT, ...) may not have: then ask the kernel. A
+     * register set still marked dirty was not loaded and stays the one to load. */
+    if (vm->sync_regs && !(vm->run->kvm_dirty_regs & KVM_SYNC_X86_REGS))
+        vm->regs_cached = r == 0 || r == -EINTR || r == -EAGAIN;
+    return r;
 }
