@@ -2,12 +2,13 @@
  * own swtpm measures its launch and every TRE image; the owner's `trevisor attest` and a
  * TRE program's quote verify (trevisor verify, tpm2_checkquote) and every tampering is
  * refused; sealing across programs, vendors, versions, restarts and launch measurements;
- * rollback; and swtpm killed under a running server. */
+ * rollback; swtpm killed under a running server; --tpm none; and --tpm DEVICE. */
 #include <sys/uio.h>
 
 #include <openssl/sha.h>
 
 #include "server.h"
+#include "ptytpm.h"
 #include "measure/eventlog.h"
 #include "measure/quote.h"
 #include "util/hex.h"
@@ -392,6 +393,63 @@ static void test_tpm_none(void)
     srv_cleanup(&s);
 }
 
+/* `serve --tpm DEVICE` end to end, the device being a pty with swtpm behind it
+ * (tests/ptytpm.h). The launch is measured into it and the owner's quote verifies. A
+ * restart of trevisor without a TPM reset continues the saved log, so its quote still
+ * verifies, and it is another launch measurement: the first launch's blob does not open.
+ * After a TPM reset (a reboot) the same launch measures the same again and the blob
+ * opens: nothing sealed was lost. */
+static void test_device_tpm(void)
+{
+    NEED_SWTPM();
+    struct srv s;
+    struct ptytpm p;
+    char tpmdir[128], cmd[2048], out[16384], text[256];
+    uint8_t blob[4096];
+    size_t bl = 0;
+    CHECK_EQ(srv_setup(&s, "dev"), 0);
+    snprintf(tpmdir, sizeof tpmdir, "%s/devtpm", s.conf);
+    CHECK_EQ(ptytpm_start(&p, tpmdir), 0);
+    const char *opts[] = { "--tpm", p.path, NULL };
+    const char *b = fx_build();
+    snprintf(cmd, sizeof cmd, "%s/trevisor attest --socket %s --nonce 0a0b0c0d --out %s/q "
+             "2>&1 && %s/trevisor verify --bundle %s/q/quote.bundle --nonce 0a0b0c0d "
+             "--ak %s/q/ak.pem --quiet 2>&1", b, s.sock, s.conf, b, s.conf, s.conf);
+
+    CHECK_EQ(srv_start(&s, opts), 0);
+    CHECK_EQ(run_capture(cmd, out, sizeof out), 0);
+    CHECK(strstr(out, "quote: OK") != NULL);
+    int d = exec_prog("svc");
+    CHECK(d >= 0);
+    CHECK(seal(d, "on the device", blob, &bl) > 0);
+    tre_disconnect();
+    srv_stop(&s);
+
+    /* restarted, no TPM reset: the log goes on, the quote verifies, the blob stays shut */
+    CHECK_EQ(srv_start(&s, opts), 0);
+    CHECK(srv_log_has(&s, "continues the log of an earlier trevisor"));
+    CHECK(!srv_log_has(&s, "is not zero at start"));
+    CHECK_EQ(run_capture(cmd, out, sizeof out), 0);
+    CHECK(strstr(out, "OK: the quote verifies") != NULL);
+    d = exec_prog("svc");
+    CHECK(d >= 0);
+    CHECK(unseal(d, blob, bl, text) < 0);
+    tre_disconnect();
+    srv_stop(&s);
+
+    /* a TPM reset (reboot): the first launch's measurement again, and its data */
+    CHECK_EQ(ptytpm_reboot(&p), 0);
+    CHECK_EQ(srv_start(&s, opts), 0);
+    CHECK_EQ(run_capture(cmd, out, sizeof out), 0);
+    d = exec_prog("svc");
+    CHECK(d >= 0);
+    CHECK(unseal(d, blob, bl, text) > 0);
+    CHECK(!strcmp(text, "on the device"));
+    tre_disconnect();
+    srv_cleanup(&s);
+    ptytpm_stop(&p);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -400,5 +458,6 @@ int main(void)
     TEST(test_sealing);
     TEST(test_swtpm_killed);
     TEST(test_tpm_none);
+    TEST(test_device_tpm);
     TEST_EXIT();
 }

@@ -1,7 +1,7 @@
 /* tests/test_tpm.c — the TPM backend against a real swtpm started in a temporary state
  * directory: PCR extend replayed with OpenSSL, refused PCRs, the attestation key kept
  * across reopen, a quote checked with OpenSSL and with tpm2_checkquote, a swtpm killed
- * mid-run, and the "none" backend. Skips (saying so) when swtpm is not installed. */
+ * mid-run, the device backend (a pty with swtpm behind it), and the "none" backend. Skips (saying so) when swtpm is not installed. */
 #include <errno.h>
 #include <signal.h>
 #include <stdint.h>
@@ -20,6 +20,7 @@
 
 #include "check.h"
 #include "tmpdir.h"
+#include "ptytpm.h"
 #include "measure/tpm.h"
 #include "util/log.h"
 
@@ -389,6 +390,68 @@ static void test_none(void)
     tpm_close(NULL);
 }
 
+/* --tpm DEVICE: the TSS's device TCTI on a character device, here a pty with swtpm
+ * behind it (tests/ptytpm.h): extend, read, the AK kept in the state directory across a
+ * reopen, a quote that OpenSSL verifies, and the TPM going away mid-run. */
+static void test_device_backend(void)
+{
+    if (!have_prog("swtpm"))
+        SKIP("swtpm is not installed");
+    char *dir = new_state_dir_tagged("tpmdev");
+    if (!dir) { CHECK(0); return; }
+    char tpmdir[600], state[600], err[256] = "";
+    snprintf(tpmdir, sizeof tpmdir, "%s/tpm", dir);
+    snprintf(state, sizeof state, "%s/state", dir);
+    struct ptytpm p;
+    struct tpm *t = NULL;
+    CHECK_EQ(ptytpm_start(&p, tpmdir), 0);
+    int r = tpm_open_device(p.path, state, &t, err, sizeof err);
+    if (r) fprintf(stderr, "  %s\n", err);
+    CHECK_EQ(r, 0);
+    uint8_t d[32], v[32], want[32], both[64] = { 0 }, der1[TPM_AK_DER_MAX], der2[TPM_AK_DER_MAX];
+    size_t l1 = sizeof der1, l2 = sizeof der2;
+    if (r == 0) {
+        CHECK_EQ(tpm_kind_of(t), TPM_DEVICE);
+        SHA256((const uint8_t *)"device event", 12, d);
+        CHECK_EQ(tpm_pcr_read(t, 15, v), 0);
+        memcpy(both, v, 32);
+        memcpy(both + 32, d, 32);
+        SHA256(both, 64, want);
+        CHECK_EQ(tpm_pcr_extend(t, 15, d), 0);
+        CHECK_EQ(tpm_pcr_read(t, 15, v), 0);
+        CHECK(memcmp(v, want, 32) == 0);
+        CHECK_EQ(tpm_ak_public(t, der1, &l1), 0);
+        uint8_t attest[TPM_ATTEST_MAX], sig[TPM_SIG_MAX], qual[8] = "devquote";
+        size_t alen = sizeof attest, slen = sizeof sig;
+        CHECK_EQ(tpm_quote(t, 15, qual, sizeof qual, attest, &alen, sig, &slen, err,
+                           sizeof err), 0);
+        CHECK_EQ(openssl_verify(der1, l1, attest, alen, sig, slen), 0);
+        tpm_close(t);
+        t = NULL;
+    }
+    /* the AK is kept in the state directory: a reopen loads the same key */
+    r = tpm_open_device(p.path, state, &t, err, sizeof err);
+    CHECK_EQ(r, 0);
+    if (r == 0) {
+        CHECK_EQ(tpm_ak_public(t, der2, &l2), 0);
+        CHECK(l1 == l2 && memcmp(der1, der2, l1) == 0);
+        /* the TPM goes away: a clear error, no crash */
+        ptytpm_stop(&p);
+        r = tpm_pcr_extend(t, 15, d);
+        CHECK(r < 0);
+        fprintf(stderr, "  (expected) %s\n", tpm_last_error(t));
+        CHECK(tpm_last_error(t)[0] != 0);
+        tpm_close(t);
+    }
+    ptytpm_stop(&p);
+    /* and a device that is no TPM at all is refused at open */
+    r = tpm_open_device("/dev/null", state, &t, err, sizeof err);
+    CHECK(r < 0);
+    fprintf(stderr, "  (expected) %s\n", err);
+    rm_rf(dir);
+    free(dir);
+}
+
 static void test_bad_args(void)
 {
     struct tpm *t = (struct tpm *)1;
@@ -408,6 +471,7 @@ int main(void)
     TEST(test_swtpm_killed);
     TEST(test_state_dir_conflicts);
     TEST(test_none);
+    TEST(test_device_backend);
     TEST(test_bad_args);
     TEST_EXIT();
 }

@@ -1,7 +1,9 @@
 /* measure/measured.c — the measured launch (measure/measured.h): owns the TPM handle, the
  * event log and the sealer for the process, and the set of TRE images already measured.
- * It appends every event to the log before it extends the PCR, and never lets a quote
- * interleave with an extend. It never decides what to measure: the commands do. */
+ * It appends every event to the log (and its copy in the state directory) before it
+ * extends the PCR, and never lets a quote interleave with an extend. A TPM whose PCR is
+ * not zero at start (a device, trevisor restarted without a reboot) continues the saved
+ * log if that replays to the PCR. It never decides what to measure: the commands do. */
 #include "measure/measured.h"
 
 #include <errno.h>
@@ -31,7 +33,79 @@ struct measured {
     uint8_t (*images)[32];    /* measurements (H) of the images measured so far */
     size_t nimages, cap_images;
     int rollback_warned;
+    char log_path[4200];      /* STATE/eventlog-pcrN: the log as extended so far; "" none */
+    int log_save_warned;
 };
+
+/* Saves the log (under the lock) to log_path: a temporary file renamed over it. Not
+ * synced: it matters only while the TPM keeps its PCRs, which a power loss resets. */
+static void measured_save_log(struct measured *m)
+{
+    if (!m->log_path[0])
+        return;
+    char tmp[sizeof m->log_path + 8];
+    snprintf(tmp, sizeof tmp, "%s.tmp", m->log_path);
+    FILE *f = fopen(tmp, "w");
+    int ok = f && eventlog_write(m->log, f) == 0;
+    ok = f && fclose(f) == 0 && ok;
+    if (ok && rename(tmp, m->log_path) == 0)
+        return;
+    unlink(tmp);
+    if (!m->log_save_warned) {
+        m->log_save_warned = 1;
+        tlog("measure", "warning: cannot save the event log to %s: a restart of trevisor "
+             "without a reboot of the TPM will not be able to continue it", m->log_path);
+    }
+}
+
+/* The PCR holds v, not zero: something was extended before this start. If it was an
+ * earlier trevisor on this TPM since its last reset, its saved log (all of it, or all but
+ * the last event, whose extend may not have happened) replays to v: continue that log. */
+static void measured_continue_log(struct measured *m, const uint8_t v[32])
+{
+    char *text = NULL, perr[256];
+    size_t len = 0;
+    struct eventlog *saved = NULL;
+    int adopted = 0;
+    if (m->log_path[0] && file_read_all(m->log_path, 64u << 20, &text, &len) == 0 &&
+        eventlog_parse(text, len, &saved, perr, sizeof perr) == 0 &&
+        eventlog_pcr(saved) == m->pcr) {
+        size_t n = eventlog_count(saved), k;
+        uint8_t acc[32] = { 0 }, prev[32] = { 0 }, buf[64];
+        struct ev_event ev;
+        for (size_t i = 0; i < n && eventlog_get(saved, i, &ev) == 0; i++) {
+            memcpy(prev, acc, 32);
+            memcpy(buf, acc, 32);
+            memcpy(buf + 32, ev.digest, 32);
+            SHA256(buf, 64, acc);
+        }
+        k = !memcmp(acc, v, 32) ? n : (n && !memcmp(prev, v, 32)) ? n - 1 : (size_t)-1;
+        if (k != (size_t)-1) {
+            adopted = 1;
+            for (size_t i = 0; i < k && adopted; i++)
+                adopted = eventlog_get(saved, i, &ev) == 0 &&
+                          eventlog_append_hash(m->log, ev.type, ev.data_hash, ev.desc,
+                                               NULL) == 0;
+            if (adopted)
+                tlog("measure", "PCR %u continues the log of an earlier trevisor since the "
+                     "TPM's last reset (%zu events, %s): quotes show both launches", m->pcr, k,
+                     m->log_path);
+        }
+    }
+    free(text);
+    eventlog_free(saved);
+    if (!adopted) {
+        if (eventlog_count(m->log)) {          /* half adopted: start clean */
+            eventlog_free(m->log);
+            m->log = NULL;
+            if (eventlog_new(m->pcr, &m->log))
+                m->log = NULL;
+        }
+        tlog("measure", "warning: PCR %u is not zero at start and no saved log replays to "
+             "it: something else extends it, so the log will not replay to it (choose "
+             "another --pcr, or reboot)", m->pcr);
+    }
+}
 
 int measured_open(const struct measured_config *c, struct measured **out, char *err,
                   size_t errlen)
@@ -66,9 +140,16 @@ int measured_open(const struct measured_config *c, struct measured **out, char *
             errf(err, errlen, r, "measure: %s", tpm_last_error(m->tpm));
             goto fail;
         }
-        if (memcmp(v, zero, 32))
-            tlog("measure", "warning: PCR %u is not zero at start: something else extends "
-                 "it, so the log will not replay to it (choose another --pcr)", pcr);
+        if (c->state_dir && *c->state_dir)
+            snprintf(m->log_path, sizeof m->log_path, "%s/eventlog-pcr%u", c->state_dir,
+                     pcr);
+        if (memcmp(v, zero, 32)) {
+            measured_continue_log(m, v);
+            if (!m->log) {
+                r = errf(err, errlen, -ENOMEM, "measure: out of memory");
+                goto fail;
+            }
+        }
     }
     *out = m;
     return 0;
@@ -100,6 +181,7 @@ static int measured_append_locked(struct measured *m, enum ev_type type, const u
                     strerror(-r));
     if (tpm_kind_of(m->tpm) == TPM_NONE)
         return 0;
+    measured_save_log(m);       /* before the extend: a restart accepts one event more */
     r = tpm_pcr_extend(m->tpm, m->pcr, d);
     if (r)
         return errf(err, errlen, r, "measure: extending PCR %u with %s failed: %s", m->pcr,
