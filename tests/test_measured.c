@@ -63,6 +63,21 @@ static int add(struct measured *m, const char *what)
     return measured_data(m, EV_CONFIG, what, strlen(what), what, err, sizeof err);
 }
 
+/* Reopens the launch: the start-up log must hold needle, the log n events. */
+static void reopen_expect(const struct ptytpm *p, const char *state, const char *needle,
+                          size_t n)
+{
+    struct measured *m = open_dev(p, state);
+    CHECK(m != NULL);
+    if (!m)
+        return;
+    if (!strstr(logbuf, needle))
+        fprintf(stderr, "  no \"%s\" in:\n%s", needle, logbuf);
+    CHECK(strstr(logbuf, needle) != NULL);
+    CHECK_EQ(events(m), n);
+    measured_free(m);
+}
+
 static void write_text(const char *path, const char *mode, const char *text)
 {
     FILE *f = fopen(path, mode);
@@ -125,31 +140,13 @@ static void test_restart_continues_the_log(void)
         }
         free(text);
     }
-    m = open_dev(&p, state);
-    CHECK(m != NULL);
-    if (m) {
-        CHECK(strstr(logbuf, "(3 events") != NULL);
-        CHECK_EQ(events(m), 3);
-        measured_free(m);
-    }
+    reopen_expect(&p, state, "(3 events", 3);
 
     /* a saved log that does not replay, and one that is not a log: not taken */
     write_text(saved, "w", "trevisor-eventlog v1 sha256 pcr=15\n");
-    m = open_dev(&p, state);
-    CHECK(m != NULL);
-    if (m) {
-        CHECK(strstr(logbuf, "no saved log replays") != NULL);
-        CHECK_EQ(events(m), 0);
-        measured_free(m);
-    }
+    reopen_expect(&p, state, "no saved log replays", 0);
     write_text(saved, "w", "\x7f" "ELF not a log at all");
-    m = open_dev(&p, state);
-    CHECK(m != NULL);
-    if (m) {
-        CHECK(strstr(logbuf, "no saved log replays") != NULL);
-        CHECK_EQ(events(m), 0);
-        measured_free(m);
-    }
+    reopen_expect(&p, state, "no saved log replays", 0);
 
     /* a TPM reset: PCR 15 is zero again, the log starts empty and is saved anew */
     CHECK_EQ(ptytpm_reboot(&p), 0);
@@ -161,9 +158,7 @@ static void test_restart_continues_the_log(void)
         CHECK_EQ(add(m, "after reboot"), 0);
         measured_free(m);
     }
-    m = open_dev(&p, state);
-    CHECK(m && strstr(logbuf, "(1 events") != NULL);
-    measured_free(m);
+    reopen_expect(&p, state, "(1 events", 1);
 out:
     tlog_set_sink(NULL, NULL);
     ptytpm_stop(&p);
