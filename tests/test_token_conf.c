@@ -144,9 +144,36 @@ static void test_load(void)
     rm_rf(dir);
 }
 
+/* The file fills what the command line left out; "softhsm2" is the default's name. */
+static void test_apply(void)
+{
+    struct token_conf c;
+    char err[256];
+    CHECK_EQ(parse("module /opt/p11.so\ntoken card\npin-file /etc/pin\n", &c, err,
+                   sizeof err), 0);
+    const char *module = NULL, *label = NULL, *pin = NULL;
+    CHECK_EQ(token_conf_apply(&c, &module, &label, &pin), 1);
+    CHECK(module && !strcmp(module, "/opt/p11.so") && !strcmp(label, "card") &&
+          !strcmp(pin, "/etc/pin"));
+    module = "/usr/lib/opensc-pkcs11.so";          /* options win */
+    label = "other";
+    pin = "/tmp/pin";
+    CHECK_EQ(token_conf_apply(&c, &module, &label, &pin), 0);
+    CHECK(!strcmp(module, "/usr/lib/opensc-pkcs11.so") && !strcmp(label, "other") &&
+          !strcmp(pin, "/tmp/pin"));
+    module = "softhsm2";
+    CHECK_EQ(token_conf_apply(&c, &module, &label, &pin), 0);
+    CHECK(module == NULL);
+    CHECK_EQ(parse("module softhsm2\n", &c, err, sizeof err), 0);
+    module = label = pin = NULL;
+    CHECK_EQ(token_conf_apply(&c, &module, &label, &pin), 1);
+    CHECK(module == NULL && label == NULL && pin == NULL);
+}
+
 int main(void)
 {
     TEST(test_accepts);
+    TEST(test_apply);
     TEST(test_refuses);
     TEST(test_load);
     TEST_EXIT();

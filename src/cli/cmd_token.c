@@ -239,14 +239,7 @@ int cmd_token(int argc, char **argv)
         fprintf(stderr, "trevisor: token: %s\n", err);
         return 1;
     }
-    if (module == NULL && tconf.module[0])
-        module = tconf.module;
-    if (tlabel == NULL && tconf.label[0])
-        tlabel = tconf.label;
-    if (pinfile == NULL && tconf.pin_file[0])
-        pinfile = tconf.pin_file;
-    if (module != NULL && !strcmp(module, "softhsm2"))
-        module = NULL;
+    token_conf_apply(&tconf, &module, &tlabel, &pinfile);
     if (module != NULL && !strcmp(module, "none")) {
         fprintf(stderr, "trevisor: token: the token module is \"none\": no token is "
                 "configured\n");

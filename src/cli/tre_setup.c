@@ -135,14 +135,8 @@ int tre_setup_start(const struct tre_setup_opts *o, const char *config_dir,
     struct token_conf tconf;
     if ((r = token_conf_load(config_dir, &tconf, err, errlen)))
         goto fail;
-    const char *module = o->token_module ? o->token_module
-                                         : tconf.module[0] ? tconf.module : NULL;
-    const char *label = o->token_label ? o->token_label
-                                       : tconf.label[0] ? tconf.label : NULL;
-    const char *pin_file = o->pin_file ? o->pin_file
-                                       : tconf.pin_file[0] ? tconf.pin_file : NULL;
-    if (module && !strcmp(module, "softhsm2"))
-        module = NULL;                     /* the default, by its name */
+    const char *module = o->token_module, *label = o->token_label, *pin_file = o->pin_file;
+    int module_from_file = token_conf_apply(&tconf, &module, &label, &pin_file);
     /* the configuration as measured: the command's options, then the ones in force here */
     char conf[4096];
     snprintf(conf, sizeof conf, "%s tpm=%s pcr=%u token-module=%s token=%s\n", config_text,
@@ -186,7 +180,7 @@ int tre_setup_start(const struct tre_setup_opts *o, const char *config_dir,
         } else {
             tlog("token", "token \"%s\" through %s%s", token_label(s->token),
                  token_module(s->token),
-                 module && !o->token_module ? " (set in token.conf)" : "");
+                 module_from_file ? " (set in token.conf)" : "");
         }
     }
     struct services_config sc = { .measured = s->measured, .token = s->token,

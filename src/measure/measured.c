@@ -140,7 +140,9 @@ int measured_open(const struct measured_config *c, struct measured **out, char *
             errf(err, errlen, r, "measure: %s", tpm_last_error(m->tpm));
             goto fail;
         }
-        if (c->state_dir && *c->state_dir)
+        /* only a device keeps its PCRs past this process: trevisor's own swtpm starts
+         * from zero at every launch, so a saved log could never be continued there */
+        if (c->kind == TPM_DEVICE && c->state_dir && *c->state_dir)
             snprintf(m->log_path, sizeof m->log_path, "%s/eventlog-pcr%u", c->state_dir,
                      pcr);
         if (memcmp(v, zero, 32)) {

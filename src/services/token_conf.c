@@ -116,6 +116,21 @@ int token_conf_parse(const char *text, size_t len, struct token_conf *out, char 
     return 0;
 }
 
+int token_conf_apply(const struct token_conf *c, const char **module, const char **label,
+                     const char **pin_file)
+{
+    int from_file = !*module && c->module[0];
+    if (from_file)
+        *module = c->module;
+    if (!*label && c->label[0])
+        *label = c->label;
+    if (!*pin_file && c->pin_file[0])
+        *pin_file = c->pin_file;
+    if (*module && !strcmp(*module, "softhsm2"))
+        *module = NULL;                    /* the default, by its name */
+    return from_file;
+}
+
 int token_conf_load(const char *config_dir, struct token_conf *c, char *err, size_t errlen)
 {
     char path[TOKEN_CONF_PATH_MAX + 16], *text = NULL;

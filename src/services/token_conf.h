@@ -27,4 +27,10 @@ int token_conf_parse(const char *text, size_t len, struct token_conf *c, char *e
 /* Reads DIR/token.conf; a missing file sets nothing. -EINVAL, or -errno reading it. */
 int token_conf_load(const char *config_dir, struct token_conf *c, char *err, size_t errlen);
 
+/* The token in force: each of *module, *label, *pin_file that the command line left NULL
+ * takes the file's value, if it has one; then a module named "softhsm2" becomes NULL (the
+ * default). Returns 1 if the module came from the file, else 0. */
+int token_conf_apply(const struct token_conf *c, const char **module, const char **label,
+                     const char **pin_file);
+
 #endif
